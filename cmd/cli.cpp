@@ -1,0 +1,153 @@
+#include "cli.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include "netlab/core/log.hpp"
+#include "netlab/core/text.hpp"
+
+namespace netlab::cli {
+namespace {
+
+std::string fmt_duration(std::chrono::milliseconds d) { return core::format_duration(d); }
+
+}  // namespace
+
+const CLI::Validator host_port(
+    [](std::string& s) {
+      auto p = core::parse_endpoint(s);
+      return p ? std::string() : p.error;
+    },
+    "HOST:PORT", "host_port");
+
+const CLI::Validator duration(
+    [](std::string& s) {
+      auto p = core::parse_duration(s);
+      return p ? std::string() : p.error;
+    },
+    "DURATION", "duration");
+
+const CLI::Validator byte_size(
+    [](std::string& s) {
+      auto p = core::parse_size(s);
+      return p ? std::string() : p.error;
+    },
+    "SIZE", "size");
+
+CLI::Option* add_duration(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
+                          const std::string& desc) {
+  auto* o = app->add_option_function<std::string>(
+      name, [&target](const std::string& s) { target = *core::parse_duration(s).value; }, desc);
+  o->check(duration)->type_name("DURATION")->default_str(fmt_duration(target));
+  return o;
+}
+
+CLI::Option* add_endpoint(CLI::App* app, const std::string& name, core::endpoint& target, const std::string& desc,
+                          std::optional<std::uint16_t> default_port) {
+  auto* o = app->add_option_function<std::string>(
+      name, [&target, default_port](const std::string& s) { target = *core::parse_endpoint(s, default_port).value; },
+      desc);
+  o->check(CLI::Validator(
+      [default_port](std::string& s) {
+        auto p = core::parse_endpoint(s, default_port);
+        return p ? std::string() : p.error;
+      },
+      "HOST:PORT", "host_port"));
+  o->type_name("HOST:PORT")->default_str(target.to_string());
+  return o;
+}
+
+CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& target, const std::string& desc) {
+  auto* o = app->add_option_function<std::string>(
+      name, [&target](const std::string& s) { target = *core::parse_size(s).value; }, desc);
+  o->check(byte_size)->type_name("SIZE")->default_str(std::to_string(target));
+  return o;
+}
+
+CLI::Option* add_threads(CLI::App* app, unsigned& target) {
+  return app->add_option("--threads", target, "threads running the event loop")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+}
+
+void usage_error(const std::string& message) { throw CLI::ValidationError(message); }
+
+void report_failure(const std::string& command, const core::outcome& o) {
+  std::string line = "netlab: " + (command.empty() ? std::string() : command + ": ") + o.what;
+  if (!o.hint.empty()) line += " (" + o.hint + ")";
+  line += "\n";
+  std::fflush(stdout);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+std::unique_ptr<CLI::App> make_app(globals& g, action& chosen) {
+  auto app = std::make_unique<CLI::App>("netlab: a network lab in one binary (WebSocket, TCP, UDP, TFTP)", "netlab");
+  app->fallthrough();  // before adding subcommands: they inherit it, so global flags work anywhere
+  app->require_subcommand(1);
+  app->set_version_flag("--version", "netlab " NETLAB_VERSION);
+  app->add_flag("-v,--verbose", g.verbose, "more logging: -v per message, -vv hex dumps of the wire");
+  app->add_flag("-q,--quiet", g.quiet, "log errors only");
+  app->add_flag("--json", g.json, "print results as NDJSON objects on stdout");
+  app->footer("Exit codes: 0 ok, 1 internal, 2 usage, 3 network, 4 timeout, 5 protocol, 6 local I/O, "
+              "130 interrupted (see docs/exit-codes.md)");
+  register_ws_echo(*app, chosen);
+  register_tcp(*app, chosen);
+  register_udp(*app, chosen);
+  register_udp_file(*app, chosen);
+  // One line for usage errors too, naming the subcommand and pointing to its --help.
+  app->failure_message([](const CLI::App* top, const CLI::Error& e) {
+    std::string path = "netlab";
+    const CLI::App* at = top;
+    for (bool deeper = true; deeper;) {
+      deeper = false;
+      for (const auto* sub : at->get_subcommands()) {
+        path += " " + sub->get_name();
+        at = sub;
+        deeper = true;
+        break;
+      }
+    }
+    std::string cmd = path.size() > 6 ? path.substr(7) + ": " : std::string();
+    return "netlab: " + cmd + e.what() + " (see '" + path + " --help')\n";
+  });
+  return app;
+}
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe or socket is an error code, not a kill
+  globals g;
+  action chosen;
+  try {
+    auto app = make_app(g, chosen);
+    try {
+      app->parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      int rc = app->exit(e);
+      return rc == 0 ? 0 : static_cast<int>(exit_code::usage);
+    }
+    if (!chosen.run) {
+      report_failure("", core::outcome::fail(exit_code::usage, "no command chosen", "see 'netlab --help'"));
+      return static_cast<int>(exit_code::usage);
+    }
+    core::init_logging(g.quiet ? core::verbosity::quiet
+                       : g.verbose >= 2 ? core::verbosity::trace
+                       : g.verbose == 1 ? core::verbosity::debug
+                                        : core::verbosity::info);
+    core::runtime rt(chosen.threads);
+    core::reporter out(stdout, g.json);
+    context ctx{rt, out, g};
+    core::outcome result = chosen.run(ctx);
+    if (!result.ok()) report_failure(chosen.command, result);
+    return static_cast<int>(result.code);
+  } catch (const std::exception& e) {
+    report_failure("", core::outcome::fail(exit_code::internal, std::string("internal error: ") + e.what(),
+                                           "please report this bug"));
+  } catch (...) {
+    report_failure("", core::outcome::fail(exit_code::internal, "internal error", "please report this bug"));
+  }
+  return static_cast<int>(exit_code::internal);
+}
+
+}  // namespace netlab::cli

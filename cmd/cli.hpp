@@ -1,0 +1,78 @@
+#pragma once
+/// Shared CLI pieces: global flags, the chosen action, validators and typed option helpers.
+#include <any>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "netlab/core/endpoint.hpp"
+#include "netlab/core/error.hpp"
+#include "netlab/core/report.hpp"
+#include "netlab/core/runtime.hpp"
+
+namespace netlab::cli {
+
+/// Flags every command accepts: -v/-vv, -q, --json.
+struct globals {
+  int verbose = 0;
+  bool quiet = false;
+  bool json = false;
+};
+
+/// What an action runs with: the runtime (io_context, signals) and the result reporter.
+struct context {
+  core::runtime& rt;
+  core::reporter& out;
+  const globals& g;
+};
+
+/// The subcommand chosen on the command line, recorded by its CLI11 callback, run after parse().
+struct action {
+  std::string command;                              ///< "tcp serve", used in error lines
+  unsigned threads = 1;                             ///< io threads for the runtime
+  std::any options;                                 ///< the lib options struct (inspected by tests)
+  std::function<core::outcome(context&)> run;       ///< calls into lib
+};
+
+/// Registers one subcommand group (defined in cmd/<group>.cpp).
+void register_tcp(CLI::App& app, action& chosen);
+void register_udp(CLI::App& app, action& chosen);
+void register_ws_echo(CLI::App& app, action& chosen);
+void register_udp_file(CLI::App& app, action& chosen);
+
+/// Builds the whole command line; `chosen` receives the selected action during parse().
+std::unique_ptr<CLI::App> make_app(globals& g, action& chosen);
+
+/// Parses and runs; returns the process exit code. The whole of main().
+int main(int argc, char** argv);
+
+/// Validators with messages that name the bad part and the fix.
+extern const CLI::Validator host_port;  ///< HOST:PORT, :PORT, [::1]:PORT
+extern const CLI::Validator duration;   ///< 2, 2s, 500ms, 1m
+extern const CLI::Validator byte_size;  ///< 64, 16K, 1MiB
+
+/// --name DURATION into a chrono value (validated; `def` shown in --help).
+CLI::Option* add_duration(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
+                          const std::string& desc);
+/// --name HOST:PORT into an endpoint; a port-less HOST takes default_port when given.
+CLI::Option* add_endpoint(CLI::App* app, const std::string& name, core::endpoint& target, const std::string& desc,
+                          std::optional<std::uint16_t> default_port = {});
+/// --name SIZE (64, 16K, 1MiB) into bytes.
+CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& target, const std::string& desc);
+
+/// --threads N for servers (1..256), stored in the action when the subcommand runs.
+CLI::Option* add_threads(CLI::App* app, unsigned& target);
+
+/// Throws CLI::ValidationError (a usage error) with a message naming the option and the fix.
+[[noreturn]] void usage_error(const std::string& message);
+
+/// Prints the one failure line: "netlab: <command>: <what> (<hint>)".
+void report_failure(const std::string& command, const core::outcome& o);
+
+}  // namespace netlab::cli

@@ -1,0 +1,48 @@
+#include "netlab/core/runtime.hpp"
+
+#include <asio/post.hpp>
+#include <csignal>
+#include <thread>
+
+namespace netlab::core {
+
+runtime::runtime(unsigned threads)
+    : ioc_(static_cast<int>(threads ? threads : 1)), signals_(ioc_), threads_(threads ? threads : 1) {
+  asio::error_code ec;
+  signals_.add(SIGINT, ec);
+  signals_.add(SIGTERM, ec);
+  wait_signal();
+}
+
+void runtime::on_signal(std::function<void(int)> handler) { handler_ = std::move(handler); }
+
+void runtime::wait_signal() {
+  signals_.async_wait([this](const asio::error_code& ec, int signo) {
+    if (ec) return;  // cancelled: the runtime is shutting down
+    interrupted_ = true;
+    signal_ = signo;
+    if (handler_) {
+      handler_(signo);
+      wait_signal();  // a second signal gets the handler again (it may escalate to a hard stop)
+    } else {
+      ioc_.stop();
+    }
+  });
+}
+
+void runtime::release() {
+  asio::post(ioc_, [this] {
+    asio::error_code ec;
+    signals_.cancel(ec);
+  });
+}
+
+void runtime::run() {
+  std::vector<std::thread> pool;
+  pool.reserve(threads_ - 1);
+  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace netlab::core

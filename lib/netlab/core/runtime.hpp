@@ -1,0 +1,49 @@
+#pragma once
+/// The process's one io_context, its threads, and SIGINT/SIGTERM handling.
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <atomic>
+#include <functional>
+#include <vector>
+
+namespace netlab::core {
+
+/// Owns the io_context and the signal_set; run() drives it on N threads.
+class runtime {
+ public:
+  /// threads: how many threads call io_context::run() (>= 1).
+  explicit runtime(unsigned threads = 1);
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  asio::io_context& ioc() noexcept { return ioc_; }
+  unsigned threads() const noexcept { return threads_; }
+
+  /// Registers what to do on SIGINT/SIGTERM (called on an io thread, once per signal).
+  /// Without a handler, a signal stops the io_context.
+  void on_signal(std::function<void(int)> handler);
+  /// True once SIGINT/SIGTERM arrived.
+  bool interrupted() const noexcept { return interrupted_.load(); }
+  /// The signal number that arrived, or 0.
+  int signal_number() const noexcept { return signal_.load(); }
+
+  /// Runs the io_context on threads() threads until it runs out of work or is stopped.
+  void run();
+  /// Stops the io_context at once (all threads return from run(); pending handlers are dropped).
+  void stop() { ioc_.stop(); }
+  /// Stops waiting for signals, so run() returns as soon as the remaining work drains.
+  /// Servers call it after a graceful stop, clients when their exchange completes.
+  void release();
+
+ private:
+  void wait_signal();
+
+  asio::io_context ioc_;
+  asio::signal_set signals_;
+  unsigned threads_;
+  std::function<void(int)> handler_;
+  std::atomic<bool> interrupted_{false};
+  std::atomic<int> signal_{0};
+};
+
+}  // namespace netlab::core

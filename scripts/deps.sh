@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian's packages (idempotent, quiet).
+# Usage: scripts/deps.sh [--bench]   (--bench adds the benchmark contenders)
+set -euo pipefail
+
+build_pkgs=(cmake g++ make pkg-config libasio-dev libwebsocketpp-dev libcli11-dev libspdlog-dev
+            catch2 nlohmann-json3-dev libssl-dev zlib1g-dev)
+test_pkgs=(socat ncat netcat-openbsd python3 python3-websockets nodejs node-ws curl
+           tftp-hpa tftpd-hpa atftp openssl procps chromium)
+bench_pkgs=(golang-go golang-github-gorilla-websocket-dev iperf3 linux-perf)
+
+want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+[[ "${1:-}" == "--bench" ]] && want+=("${bench_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "netlab: deps: missing packages: ${missing[*]} (run as root: sudo $0)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}" >&2
+  # tftpd-hpa's package would start a system service on port 69; tests run their own copy.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

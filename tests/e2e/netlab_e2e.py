@@ -1,0 +1,190 @@
+"""Shared helpers for netlab's end-to-end tests.
+
+Every test starts the real binary ($NETLAB_BIN) on loopback with an ephemeral port (port 0), waits
+for its readiness line with a deadline (never a sleep), talks to it, and stops only the processes it
+started, by PID. Every wait is bounded.
+"""
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+NETLAB = os.environ.get("NETLAB_BIN", os.path.join(os.path.dirname(__file__), "../../build/netlab"))
+SANITIZED = os.environ.get("NETLAB_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE")
+# Sanitizer builds run several times slower; deadlines scale with them.
+SLOW = 3.0 if SANITIZED else 1.0
+PYTHON = "/usr/bin/python3"  # Debian's python3 has the `websockets` module
+NODE_ENV = dict(os.environ, NODE_PATH="/usr/share/nodejs")
+
+EXIT = {"ok": 0, "internal": 1, "usage": 2, "network": 3, "timeout": 4, "protocol": 5,
+        "local_io": 6, "interrupted": 130}
+
+
+def scaled(seconds):
+    return seconds * SLOW
+
+
+class Proc:
+    """A netlab (or peer) process started by a test; stderr goes to a file so it never blocks."""
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, env=None, cwd=None):
+        self.args = list(args)
+        self._err = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE, stderr=self._err,
+                                  env=env, cwd=cwd)
+        self._buf = b""
+        self.lines = []
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def readline(self, timeout):
+        """One stdout line (bytes, without newline) within timeout seconds, else None."""
+        deadline = time.monotonic() + scaled(timeout)
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if not r:
+                return None
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                if self._buf:
+                    line, self._buf = self._buf, b""
+                    return line
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        self.lines.append(line)
+        return line
+
+    def await_line(self, predicate, timeout=10):
+        """The first stdout line for which predicate(line) holds; fails the test after timeout."""
+        deadline = time.monotonic() + scaled(timeout)
+        seen = []
+        while time.monotonic() < deadline:
+            line = self.readline(max(0.01, (deadline - time.monotonic()) / SLOW))
+            if line is None:
+                if self.p.poll() is not None:
+                    break
+                continue
+            seen.append(line)
+            if predicate(line):
+                return line
+        raise AssertionError("no matching line from %s within %ss; stdout %r; stderr %r; rc %r"
+                             % (self.args, timeout, seen, self.stderr(), self.p.poll()))
+
+    def await_json(self, event, timeout=10):
+        """The first NDJSON object on stdout whose "event" equals event."""
+        def match(line):
+            try:
+                return json.loads(line).get("event") == event
+            except ValueError:
+                return False
+        return json.loads(self.await_line(match, timeout))
+
+    def stderr(self):
+        self._err.seek(0)
+        return self._err.read().decode("utf-8", "replace")
+
+    def stdout_rest(self, timeout=10):
+        """Everything left on stdout until EOF (bounded)."""
+        deadline = time.monotonic() + scaled(timeout)
+        out = self._buf
+        self._buf = b""
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not r:
+                break
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def wait(self, timeout=10):
+        try:
+            return self.p.wait(scaled(timeout))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("%s did not exit within %ss; stderr %r" % (self.args, timeout, self.stderr()))
+
+    def terminate(self, sig=signal.SIGTERM, timeout=10):
+        """Sends sig to this process only and returns its exit code."""
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(5)
+
+    def close(self):
+        self.kill()
+        if self.p.stdout:
+            self.p.stdout.close()
+        self._err.close()
+
+
+class Server(Proc):
+    """A netlab server started with --json on an ephemeral port; .port and .host once ready."""
+
+    def __init__(self, args, timeout=10, **kw):
+        super().__init__([NETLAB] + list(args) + ["--json"], **kw)
+        ready = self.await_json("listening", timeout)
+        self.host = ready["address"]
+        self.port = ready["port"]
+
+
+class NetlabTestCase(unittest.TestCase):
+    """Tracks processes it starts and kills any still running after each test."""
+
+    def setUp(self):
+        self._procs = []
+
+    def tearDown(self):
+        for p in self._procs:
+            p.close()
+
+    def server(self, *args, **kw):
+        s = Server(args, **kw)
+        self._procs.append(s)
+        return s
+
+    def spawn(self, args, **kw):
+        p = Proc(args, **kw)
+        self._procs.append(p)
+        return p
+
+    def netlab(self, *args, input=None, timeout=20, env=None):
+        """Runs netlab to completion: CompletedProcess with bytes stdout/stderr."""
+        try:
+            return subprocess.run([NETLAB] + list(args), input=input, capture_output=True,
+                                  timeout=scaled(timeout), env=env,
+                                  stdin=None if input is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("netlab %s did not finish within %ss" % (args, timeout)) from e
+
+
+def unused_port(kind=socket.SOCK_DGRAM, family=socket.AF_INET):
+    """A port that nothing listens on right now (bound then released)."""
+    with socket.socket(family, kind) as s:
+        s.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
+        return s.getsockname()[1]
+
+
+def have_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
