@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, runs the whole suite (unit + CLI + end to end),
+# then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the whole suite once
+# more, failing on any sanitizer report.
+# Usage: scripts/test.sh [--no-sanitize] [ctest -R regex]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+sanitize=1
+if [[ "${1:-}" == "--no-sanitize" ]]; then sanitize=0; shift; fi
+filter=()
+[[ $# -gt 0 ]] && filter=(-R "$1")
+jobs=$(nproc)
+
+run_suite() {  # $1 = build dir, $2 = label
+  echo "== $2: build" >&2
+  cmake --build "$1" -j"$jobs" 2>&1 | grep -E 'error|warning:' && { echo "netlab: test: build has errors or warnings" >&2; return 1; }
+  test -x "$1/netlab" || { echo "netlab: test: $2 build failed" >&2; return 1; }
+  echo "== $2: tests" >&2
+  ctest --test-dir "$1" --output-on-failure -j"$jobs" --timeout 300 "${filter[@]}"
+}
+
+"$here/scripts/deps.sh"
+start=$(date +%s)
+cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+run_suite "$here/build" "release"
+
+if ((sanitize)); then
+  reports="$here/build-asan/sanitizer-reports"
+  cmake -S "$here" -B "$here/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETLAB_SANITIZE=ON >/dev/null
+  rm -rf "$reports" && mkdir -p "$reports"
+  # Reports go to files, so a report from any process (server, client, unit test) fails the run
+  # even when that process's exit code is not what a test looks at.
+  export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1"
+  export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$here/tests/lsan.supp"
+  run_suite "$here/build-asan" "asan+ubsan"
+  if compgen -G "$reports/*" >/dev/null; then
+    echo "netlab: test: sanitizer reports found:" >&2
+    head -n 60 "$reports"/* >&2
+    exit 1
+  fi
+fi
+echo "all tests passed in $(( $(date +%s) - start ))s" >&2
