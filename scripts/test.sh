@@ -13,8 +13,15 @@ jobs=$(nproc)
 
 run_suite() {  # $1 = build dir, $2 = label
   echo "== $2: build" >&2
-  cmake --build "$1" -j"$jobs" 2>&1 | grep -E 'error|warning:' && { echo "netlab: test: build has errors or warnings" >&2; return 1; }
-  test -x "$1/netlab" || { echo "netlab: test: $2 build failed" >&2; return 1; }
+  if ! cmake --build "$1" -j"$jobs" >"$1/build.log" 2>&1; then
+    grep -E -A3 'error' "$1/build.log" | head -n 60 >&2
+    echo "netlab: test: $2 build failed (full log: $1/build.log)" >&2
+    return 1
+  fi
+  if grep -E 'warning:' "$1/build.log" >&2; then
+    echo "netlab: test: $2 build has compiler warnings (fix them; full log: $1/build.log)" >&2
+    return 1
+  fi
   echo "== $2: tests" >&2
   ctest --test-dir "$1" --output-on-failure -j"$jobs" --timeout 300 "${filter[@]}"
 }
