@@ -1,0 +1,374 @@
+#include "netlab/tcp/client.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include "netlab/core/log.hpp"
+#include "netlab/core/net.hpp"
+#include "netlab/tcp/preview.hpp"
+
+namespace netlab::tcp {
+namespace {
+
+using asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+constexpr std::size_t read_chunk = 64 * 1024;
+
+/// Reads a file descriptor (stdin) on its own thread, one chunk at a time, handing each chunk to
+/// the io thread and reading the next only when asked: the socket's pace limits how much is read.
+/// A thread works for every kind of stdin (pipe, tty, regular file, which epoll refuses); poll()
+/// on a self-pipe lets stop() interrupt a blocked read.
+class fd_pump {
+ public:
+  /// on_chunk runs on the io_context: data, or eof (empty data), or an error.
+  using handler = std::function<void(std::string data, bool eof, std::error_code ec)>;
+
+  fd_pump(int fd, asio::io_context& ioc, handler h) : fd_(fd), ioc_(ioc), handler_(std::move(h)) {}
+  ~fd_pump() { stop(); }
+
+  /// Reads the next chunk (starts the thread on first use).
+  void next() {
+    if (!thread_.joinable()) {
+      if (::pipe(cancel_) != 0) {
+        auto ec = std::error_code(errno, std::generic_category());
+        asio::post(ioc_, [h = handler_, ec] { h({}, false, ec); });
+        return;
+      }
+      thread_ = std::thread([this] { loop(); });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    wanted_ = true;
+    cv_.notify_one();
+  }
+
+  /// Interrupts and joins the thread; no handler is posted afterwards.
+  void stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+      cv_.notify_one();
+    }
+    char c = 0;
+    [[maybe_unused]] auto w = ::write(cancel_[1], &c, 1);
+    thread_.join();
+    ::close(cancel_[0]);
+    ::close(cancel_[1]);
+  }
+
+ private:
+  void loop() {
+    std::vector<char> buf(read_chunk);
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return wanted_ || stopped_; });
+        if (stopped_) return;
+        wanted_ = false;
+      }
+      ssize_t n = -1;
+      for (;;) {  // until one read gives data, end of file or a real error
+        pollfd fds[2] = {{fd_, POLLIN, 0}, {cancel_[0], POLLIN, 0}};
+        int r = ::poll(fds, 2, -1);
+        if (r < 0 && errno == EINTR) continue;
+        if (fds[1].revents) return;
+        n = ::read(fd_, buf.data(), buf.size());
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        break;
+      }
+      if (n < 0) {
+        auto ec = std::error_code(errno, std::generic_category());
+        post({}, false, ec);
+        return;
+      }
+      if (n == 0) {
+        post({}, true, {});
+        return;
+      }
+      post(std::string(buf.data(), static_cast<std::size_t>(n)), false, {});
+    }
+  }
+
+  void post(std::string data, bool eof, std::error_code ec) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    asio::post(ioc_, [h = handler_, d = std::move(data), eof, ec]() mutable { h(std::move(d), eof, ec); });
+  }
+
+  int fd_;
+  asio::io_context& ioc_;
+  handler handler_;
+  int cancel_[2] = {-1, -1};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wanted_ = false;
+  bool stopped_ = false;
+};
+
+std::string seconds_text(steady::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+/// One dial exchange: connect, send the source, print what comes back, stop on the first end.
+class dialer : public std::enable_shared_from_this<dialer> {
+ public:
+  dialer(const dial_options& opt, core::runtime& rt, core::reporter& out)
+      : opt_(opt), rt_(rt), out_(out), resolver_(rt.ioc()), sock_(rt.ioc()), connect_timer_(rt.ioc()),
+        overall_(rt.ioc()), idle_(rt.ioc()), buf_(read_chunk), target_(opt.target.to_string()) {}
+
+  void start() {
+    started_ = steady::now();
+    if (opt_.timeout.count() > 0) {
+      overall_.expires_after(opt_.timeout);
+      overall_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec) return;
+        self->finish(core::outcome::fail(exit_code::timeout,
+                                         "no end from " + self->target_ + " within " +
+                                             core::format_duration(self->opt_.timeout) + " (--timeout)",
+                                         "raise --timeout, or use --idle to stop after a silence"),
+                     "timeout");
+      });
+    }
+    if (opt_.connect_timeout.count() > 0) {
+      connect_timer_.expires_after(opt_.connect_timeout);
+      connect_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec || self->connected_) return;
+        self->connect_timed_out_ = true;
+        self->resolver_.cancel();
+        std::error_code ignored;
+        self->sock_.close(ignored);
+      });
+    }
+    resolver_.async_resolve(opt_.target.host, std::to_string(opt_.target.port), tcp::resolver::numeric_service,
+                            [self = shared_from_this()](std::error_code ec, tcp::resolver::results_type r) {
+                              self->on_resolved(ec, std::move(r));
+                            });
+  }
+
+  void interrupt(int signo) {
+    finish(core::outcome::fail(exit_code::interrupted, "interrupted by signal " + std::to_string(signo)), "interrupted");
+  }
+
+  const core::outcome& result() const { return result_; }
+
+ private:
+  void on_resolved(std::error_code ec, tcp::resolver::results_type results) {
+    if (done_) return;
+    if (connect_timed_out_) return connect_timeout();
+    if (ec)
+      return finish(core::outcome::fail(exit_code::network, "resolve " + opt_.target.host + ": " + ec.message(),
+                                        "check the host name"),
+                    "error");
+    asio::async_connect(sock_, results, [self = shared_from_this()](std::error_code e, const tcp::endpoint& ep) {
+      self->on_connected(e, ep);
+    });
+  }
+
+  void connect_timeout() {
+    finish(core::outcome::fail(exit_code::timeout,
+                               "connect " + target_ + ": timed out after " + core::format_duration(opt_.connect_timeout),
+                               "is the host up and the port open? raise --connect-timeout"),
+           "timeout");
+  }
+
+  void on_connected(std::error_code ec, const tcp::endpoint& ep) {
+    if (done_) return;
+    if (connect_timed_out_) return connect_timeout();
+    if (ec) return finish(core::outcome::fail(ec, "connect " + target_, core::hint_for(ec)), "error");
+    connected_ = true;
+    connect_timer_.cancel();
+    core::set_nodelay(sock_);
+    std::error_code le;
+    auto local = sock_.local_endpoint(le);
+    peer_ = core::to_string(ep);
+    core::log().info("connected to {} from {}", peer_, le ? std::string("?") : core::to_string(local));
+    if (out_.json())
+      out_.result({{"event", "connected"}, {"peer", peer_}, {"local", le ? std::string() : core::to_string(local)}}, "");
+    last_ = steady::now();
+    do_read();
+    send_next();
+  }
+
+  void do_read() {
+    sock_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  void on_read(std::error_code ec, std::size_t n) {
+    if (done_) return;
+    if (ec == asio::error::eof) return finish(core::outcome::success(), "peer closed");
+    if (ec) return finish(core::outcome::fail(ec, "read from " + peer_, core::hint_for(ec)), "error");
+    received_ += n;
+    last_ = steady::now();
+    auto& log = core::log();
+    if (log.should_log(spdlog::level::debug)) log.debug("received {} B: {}", n, preview(buf_.data(), n));
+    if (log.should_log(spdlog::level::trace)) log.trace("rx{}", core::hexdump(buf_.data(), n));
+    if (out_.json())
+      out_.result({{"event", "data"}, {"bytes", n}, {"text", std::string(buf_.data(), n)}}, "");
+    else
+      out_.data(buf_.data(), n);
+    do_read();
+  }
+
+  // The messages in order, one write each, then the file descriptor until its end.
+  void send_next() {
+    if (done_) return;
+    if (next_message_ < opt_.source.messages.size()) {
+      const std::string& m = opt_.source.messages[next_message_++];
+      return write(m.data(), m.size());
+    }
+    if (opt_.source.fd >= 0 && !fd_done_) {
+      if (!pump_)
+        pump_ = std::make_unique<fd_pump>(opt_.source.fd, rt_.ioc(),
+                                          [self = shared_from_this()](std::string d, bool eof, std::error_code ec) {
+                                            self->on_input(std::move(d), eof, ec);
+                                          });
+      return pump_->next();
+    }
+    all_sent();
+  }
+
+  void on_input(std::string data, bool eof, std::error_code ec) {
+    if (done_) return;
+    if (ec) return finish(core::outcome::fail(exit_code::local_io, "read stdin: " + ec.message()), "error");
+    if (eof) {
+      fd_done_ = true;
+      return all_sent();
+    }
+    chunk_ = std::move(data);
+    write(chunk_.data(), chunk_.size());
+  }
+
+  void write(const char* p, std::size_t n) {
+    auto& log = core::log();
+    if (log.should_log(spdlog::level::debug)) log.debug("send {} B: {}", n, preview(p, n));
+    if (log.should_log(spdlog::level::trace)) log.trace("tx{}", core::hexdump(p, n));
+    asio::async_write(sock_, asio::buffer(p, n), [self = shared_from_this()](std::error_code ec, std::size_t m) {
+      self->on_written(ec, m);
+    });
+  }
+
+  void on_written(std::error_code ec, std::size_t n) {
+    sent_ += n;
+    if (done_) return;
+    if (ec) return finish(core::outcome::fail(ec, "send to " + peer_, core::hint_for(ec)), "error");
+    last_ = steady::now();
+    send_next();
+  }
+
+  void all_sent() {
+    last_ = steady::now();
+    if (opt_.half_close) {
+      std::error_code ec;
+      sock_.shutdown(tcp::socket::shutdown_send, ec);
+      core::log().debug("half-closed: sent {} B, still reading", sent_);
+    }
+    if (opt_.idle.count() > 0) arm_idle();
+  }
+
+  // Silence = nothing sent or received since last_; moving last_ is cheaper than re-arming.
+  void arm_idle() {
+    idle_.expires_at(last_ + opt_.idle);
+    idle_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (ec || self->done_) return;
+      if (steady::now() - self->last_ >= self->opt_.idle)
+        return self->finish(core::outcome::success(), "idle for " + core::format_duration(self->opt_.idle));
+      self->arm_idle();
+    });
+  }
+
+  void finish(core::outcome o, const std::string& reason) {
+    if (done_) return;
+    done_ = true;
+    result_ = std::move(o);
+    std::error_code ec;
+    resolver_.cancel();
+    connect_timer_.cancel();
+    overall_.cancel();
+    idle_.cancel();
+    sock_.close(ec);
+    if (pump_) pump_->stop();
+    if (connected_) {
+      auto elapsed = steady::now() - started_;
+      core::log().info("closed {}: {}; sent {} B, received {} B, {}", peer_, reason, sent_, received_,
+                       seconds_text(elapsed));
+      if (out_.json())
+        out_.result({{"event", "closed"},
+                     {"peer", peer_},
+                     {"reason", reason},
+                     {"sent", sent_},
+                     {"received", received_},
+                     {"seconds", std::chrono::duration<double>(elapsed).count()},
+                     {"exit", static_cast<int>(result_.code)}},
+                    "");
+    }
+    rt_.release();
+  }
+
+  const dial_options& opt_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  tcp::resolver resolver_;
+  tcp::socket sock_;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer overall_;
+  asio::steady_timer idle_;
+  std::vector<char> buf_;
+  std::string target_;
+  std::string peer_;
+  std::string chunk_;
+  std::unique_ptr<fd_pump> pump_;
+  std::size_t next_message_ = 0;
+  steady::time_point started_;
+  steady::time_point last_;
+  std::uint64_t sent_ = 0;
+  std::uint64_t received_ = 0;
+  bool connected_ = false;
+  bool connect_timed_out_ = false;
+  bool fd_done_ = false;
+  bool done_ = false;
+  core::outcome result_;
+};
+
+}  // namespace
+
+load_pattern::load_pattern(std::size_t size) : size_(size), data_(size + 256) {
+  // xorshift: cheap, deterministic, no period shorter than the pattern.
+  std::uint32_t x = 2463534242u;
+  for (auto& c : data_) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x & 0xff);
+  }
+}
+
+core::outcome dial(const dial_options& opt, core::runtime& rt, core::reporter& out) {
+  if (opt.load) return run_load(opt, rt, out);
+  auto d = std::make_shared<dialer>(opt, rt, out);
+  rt.on_signal([d](int signo) { d->interrupt(signo); });
+  d->start();
+  rt.run();
+  rt.on_signal(nullptr);  // drop the handler's reference to the dialer
+  return d->result();
+}
+
+}  // namespace netlab::tcp

@@ -1,0 +1,382 @@
+#include "netlab/tcp/server.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/dispatch.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include "netlab/core/log.hpp"
+#include "netlab/core/net.hpp"
+#include "netlab/core/text.hpp"
+#include "netlab/tcp/limits.hpp"
+#include "netlab/tcp/preview.hpp"
+
+namespace netlab::tcp {
+
+const char* to_string(serve_mode m) noexcept {
+  switch (m) {
+    case serve_mode::ack: return "ack";
+    case serve_mode::echo: return "echo";
+    case serve_mode::discard: return "discard";
+  }
+  return "?";
+}
+
+namespace {
+
+using asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using strand_t = asio::strand<asio::io_context::executor_type>;
+
+// How long a stopping server lets pending replies finish before closing the rest.
+constexpr auto stop_grace = std::chrono::milliseconds(1000);
+// Pause before accepting again after running out of file descriptors (else accept spins).
+constexpr auto accept_retry = std::chrono::milliseconds(100);
+
+std::string seconds_text(steady::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+std::string describe(const std::error_code& ec) {
+  if (ec == asio::error::eof) return "closed by peer";
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) return "reset by peer (" + ec.message() + ")";
+  return ec.message();
+}
+
+// One read buffer per io thread, reused by every connection that thread serves: a connection
+// holds no read buffer while it waits, so thousands of idle clients cost little memory.
+std::vector<char>& scratch(std::size_t size) {
+  thread_local std::vector<char> buf;
+  if (buf.size() < size) buf.resize(size);
+  return buf;
+}
+
+class session;
+
+/// The listening socket, the connection registry (for the graceful stop) and the counters.
+class server : public std::enable_shared_from_this<server> {
+ public:
+  server(const serve_options& opt, core::runtime& rt, core::reporter& out)
+      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), acceptor_(strand_), grace_(strand_),
+        retry_(strand_) {}
+
+  core::outcome start();
+  void stop();  // SIGINT/SIGTERM: from any thread
+
+  const serve_options& options() const noexcept { return opt_; }
+  unsigned active() const noexcept { return active_.load(); }
+  void add(session* s, std::weak_ptr<session> w);
+  void remove(session* s);  // from the session's destructor, on any thread
+
+ private:
+  void do_accept();
+  void on_accept(std::error_code ec, tcp::socket sock);
+  void on_grace_over();
+
+  serve_options opt_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  strand_t strand_;  // acceptor, timers and the stopping flag live here
+  tcp::acceptor acceptor_;
+  asio::steady_timer grace_;
+  asio::steady_timer retry_;
+  bool stopping_ = false;  // on strand_
+  bool fd_warned_ = false;
+  std::atomic<unsigned> active_{0};
+  std::mutex mu_;
+  std::unordered_map<session*, std::weak_ptr<session>> sessions_;
+};
+
+/// One client connection; its handlers run on its own strand.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(std::shared_ptr<server> srv, tcp::socket sock, std::string peer)
+      : srv_(std::move(srv)), opt_(srv_->options()), sock_(std::move(sock)), idle_(sock_.get_executor()),
+        peer_(std::move(peer)), opened_(steady::now()), last_(opened_) {}
+
+  ~session() { srv_->remove(this); }
+
+  void start() {
+    core::set_nodelay(sock_);
+    std::error_code ec;
+    sock_.non_blocking(true, ec);  // reads and first write attempts are synchronous and non-blocking
+    if (ec) return finish(ec.message());
+    core::log().info("open {} ({} active)", peer_, srv_->active());
+    if (opt_.idle_timeout.count() > 0) arm_idle();
+    do_wait_read();
+  }
+
+  /// Server stopping: close now, or once the pending reply is written.
+  void stop_gracefully() {
+    draining_ = true;
+    if (!writing_) finish("server stopping");
+  }
+
+  /// Grace period over: close whatever state the connection is in.
+  void abort() { finish("server stopping (grace period over)"); }
+
+  /// The connection's strand.
+  tcp::socket::executor_type executor() { return sock_.get_executor(); }
+
+ private:
+  // Wait for readability without a buffer, then read into the thread's scratch buffer.
+  void do_wait_read() {
+    sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
+  }
+
+  void on_readable(std::error_code ec) {
+    if (closed_) return;
+    if (ec) return finish(describe(ec));
+    const std::size_t cap = opt_.mode == serve_mode::ack ? opt_.max_message : stream_chunk;
+    auto& buf = scratch(cap);
+    const std::size_t n = sock_.read_some(asio::buffer(buf.data(), cap), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return do_wait_read();
+    if (ec == asio::error::eof) {
+      peer_eof_ = true;  // RFC 862: the echo of everything read so far is still owed
+      if (!writing_) finish("closed by peer");
+      return;
+    }
+    if (ec) return finish(describe(ec));
+    in_ += n;
+    last_ = steady::now();
+    auto& log = core::log();
+    if (log.should_log(spdlog::level::debug)) log.debug("{} sent {} B: {}", peer_, n, preview(buf.data(), n));
+    if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer_, core::hexdump(buf.data(), n));
+    handle(buf.data(), n);
+    if (closed_ || writing_) return;  // on_written resumes reading: backpressure
+    if (once_done_) return finish("closed after the reply (--once)");
+    do_wait_read();
+  }
+
+  void handle(const char* p, std::size_t n) {
+    switch (opt_.mode) {
+      case serve_mode::discard: return;
+      case serve_mode::echo: return send(p, n);
+      case serve_mode::ack: {
+        thread_local std::string reply;
+        reply.clear();
+        core::render_template_into(reply, opt_.reply, std::string_view(p, n), peer_);
+        if (opt_.once) once_done_ = true;
+        return send(reply.data(), reply.size());
+      }
+    }
+  }
+
+  // Writes at once if the socket takes it; the rest is copied and written asynchronously, and
+  // reading pauses until it is out (so a client that does not read cannot make us buffer).
+  void send(const char* p, std::size_t n) {
+    auto& log = core::log();
+    if (opt_.mode == serve_mode::ack && log.should_log(spdlog::level::debug))
+      log.debug("reply to {} {} B: {}", peer_, n, preview(p, n));
+    if (opt_.mode == serve_mode::ack && log.should_log(spdlog::level::trace))
+      log.trace("tx to {}{}", peer_, core::hexdump(p, n));
+    if (n == 0) return;
+    std::error_code ec;
+    std::size_t w = sock_.write_some(asio::buffer(p, n), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      w = 0;
+      ec.clear();
+    }
+    if (ec) return finish(describe(ec));
+    out_ += w;
+    if (w == n) return;
+    pending_.assign(p + w, n - w);
+    writing_ = true;
+    asio::async_write(sock_, asio::buffer(pending_),
+                      [self = shared_from_this()](std::error_code e, std::size_t m) { self->on_written(e, m); });
+  }
+
+  void on_written(std::error_code ec, std::size_t n) {
+    writing_ = false;
+    out_ += n;
+    if (closed_) return;
+    if (ec) return finish(describe(ec));
+    last_ = steady::now();
+    if (pending_.capacity() > 64 * 1024) std::string().swap(pending_);  // idle connections stay small
+    if (peer_eof_) return finish("closed by peer");
+    if (once_done_) return finish("closed after the reply (--once)");
+    if (draining_) return finish("server stopping");
+    do_wait_read();
+  }
+
+  // The timer fires at last activity + timeout; activity in between only moves last_, which is
+  // cheaper than re-arming a timer on every read.
+  void arm_idle() {
+    idle_.expires_at(last_ + opt_.idle_timeout);
+    idle_.async_wait([self = shared_from_this()](std::error_code ec) { self->on_idle(ec); });
+  }
+
+  void on_idle(std::error_code ec) {
+    if (ec || closed_) return;
+    if (steady::now() - last_ >= opt_.idle_timeout)
+      return finish("idle for " + core::format_duration(opt_.idle_timeout) + " (--idle-timeout)");
+    arm_idle();
+  }
+
+  // Closes once and logs the connection's summary; pending operations complete as aborted.
+  void finish(const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ec;
+    idle_.cancel();
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    core::log().info("close {}: {}; in {} B, out {} B, {}", peer_, reason, in_, out_,
+                     seconds_text(steady::now() - opened_));
+  }
+
+  std::shared_ptr<server> srv_;
+  const serve_options& opt_;
+  tcp::socket sock_;
+  asio::steady_timer idle_;
+  std::string peer_;
+  std::string pending_;
+  steady::time_point opened_;
+  steady::time_point last_;
+  std::uint64_t in_ = 0;
+  std::uint64_t out_ = 0;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool peer_eof_ = false;
+  bool once_done_ = false;
+  bool draining_ = false;
+};
+
+core::outcome server::start() {
+  auto result = core::listen_tcp(acceptor_, opt_.listen);
+  if (!result.ok()) return result;
+  std::error_code ec;
+  auto local = acceptor_.local_endpoint(ec);
+  if (ec) return core::outcome::fail(ec, "listen " + opt_.listen.to_string());
+  core::log().info("tcp serve: mode {} on {} ({} thread(s){})", to_string(opt_.mode), core::to_string(local),
+                   rt_.threads(),
+                   opt_.max_connections ? ", at most " + std::to_string(opt_.max_connections) + " connections" : "");
+  out_.listening("tcp", core::address_string(local.address()), local.port());
+  asio::dispatch(strand_, [self = shared_from_this()] { self->do_accept(); });
+  return core::outcome::success();
+}
+
+void server::do_accept() {
+  // Each connection gets its own strand: its handlers never run concurrently, at any --threads.
+  acceptor_.async_accept(asio::make_strand(rt_.ioc()), [self = shared_from_this()](std::error_code ec, tcp::socket s) {
+    self->on_accept(ec, std::move(s));
+  });
+}
+
+void server::on_accept(std::error_code ec, tcp::socket sock) {
+  if (stopping_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+        ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory) {
+      if (!fd_warned_) core::log().warn("accept: {} (waiting for connections to close)", ec.message());
+      fd_warned_ = true;
+      retry_.expires_after(accept_retry);
+      retry_.async_wait([self = shared_from_this()](std::error_code e) {
+        if (!e && !self->stopping_) self->do_accept();
+      });
+      return;
+    }
+    core::log().warn("accept: {}", ec.message());  // e.g. a client reset before we accepted: keep going
+    return do_accept();
+  }
+  fd_warned_ = false;
+  std::error_code pe;
+  auto remote = sock.remote_endpoint(pe);
+  std::string peer = pe ? std::string("?") : core::to_string(remote);
+  if (opt_.max_connections && active_.load() >= opt_.max_connections) {
+    core::log().info("refuse {}: {} connections open (--max-connections)", peer, opt_.max_connections);
+    sock.close(pe);
+    return do_accept();
+  }
+  ++active_;
+  auto s = std::make_shared<session>(shared_from_this(), std::move(sock), std::move(peer));
+  add(s.get(), s);
+  asio::dispatch(s->executor(), [s] { s->start(); });
+  do_accept();
+}
+
+void server::add(session* s, std::weak_ptr<session> w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_.emplace(s, std::move(w));
+}
+
+void server::remove(session* s) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions_.erase(s);
+  }
+  if (--active_ == 0) {
+    // The last connection of a stopping server: no need to wait for the grace period.
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->stopping_) self->grace_.cancel();
+    });
+  }
+}
+
+void server::stop() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    if (self->stopping_) return;
+    self->stopping_ = true;
+    std::error_code ec;
+    self->acceptor_.close(ec);
+    self->retry_.cancel();
+    std::vector<std::shared_ptr<session>> open;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      for (auto& [raw, weak] : self->sessions_)
+        if (auto s = weak.lock()) open.push_back(std::move(s));
+    }
+    core::log().info("stopping: {} connection(s) open", open.size());
+    for (auto& s : open) asio::post(s->executor(), [s] { s->stop_gracefully(); });
+    // run() returns once every connection and timer is done; the grace timer bounds that.
+    self->rt_.release();
+    if (self->active_.load() == 0) return;
+    self->grace_.expires_after(stop_grace);
+    self->grace_.async_wait([self](std::error_code e) {
+      if (!e) self->on_grace_over();
+    });
+  });
+}
+
+void server::on_grace_over() {
+  std::vector<std::shared_ptr<session>> open;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [raw, weak] : sessions_)
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+  }
+  for (auto& s : open) asio::post(s->executor(), [s] { s->abort(); });
+}
+
+}  // namespace
+
+core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  raise_open_files_limit();
+  auto srv = std::make_shared<server>(opt, rt, out);
+  auto started = srv->start();
+  if (!started.ok()) return started;
+  auto signals = std::make_shared<int>(0);
+  rt.on_signal([srv, signals, &rt](int signo) {
+    if ((*signals)++ == 0) {
+      core::log().info("signal {}: stopping", signo);
+      srv->stop();
+    } else {
+      rt.stop();  // a second signal: stop at once
+    }
+  });
+  rt.run();
+  return core::outcome::success();
+}
+
+}  // namespace netlab::tcp
