@@ -33,6 +33,25 @@ struct dial_args {
   unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
 };
 
+// Whole numbers with messages that say what is expected (CLI11's ranges print huge doubles).
+CLI::Validator whole_number(std::uint64_t min, const char* desc) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        std::uint64_t v = 0;
+        std::size_t i = 0;
+        for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+          if (v > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return "'" + s + "' is too large";
+          v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
+        }
+        if (i == 0 || i != s.size()) return "'" + s + "' is not a whole number";
+        if (v < min) return "'" + s + "' must be at least " + std::to_string(min);
+        return {};
+      },
+      desc, desc);
+}
+const CLI::Validator positive_count = whole_number(1, "N>=1");
+const CLI::Validator count_or_zero = whole_number(0, "N>=0");
+
 void register_serve(CLI::App* tcp, action& chosen) {
   auto a = std::make_shared<serve_args>();
   auto* s = tcp->add_subcommand("serve", "accept TCP connections and acknowledge, echo or discard what clients send");
@@ -54,7 +73,7 @@ void register_serve(CLI::App* tcp, action& chosen) {
   s->add_flag("--once", a->opt.once, "ack mode: close the connection after the first reply");
   s->add_option("--max-connections", a->opt.max_connections,
                 "at most N clients at once; more are accepted and closed at once (0 = no limit)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_or_zero)
       ->capture_default_str();
   add_duration(s, "--idle-timeout", a->opt.idle_timeout, "close a client that sends nothing for this long (0 = never)");
   add_size(s, "--max-message", a->max_message,
@@ -96,7 +115,8 @@ void register_dial(CLI::App* tcp, action& chosen) {
       "  netlab tcp dial 127.0.0.1:7007 --connections 100 --duration 10s --size 1K");
   d->add_option("target", a->target, "HOST:PORT to connect to ([::1]:PORT for IPv6)")->required()->check(host_port);
   d->add_option("input", a->input, "'-' to send stdin (after any -m messages)")->check(CLI::IsMember({"-"}));
-  d->add_option("-m,--message", a->messages, "TEXT to send; repeat for several messages, sent in order");
+  d->add_option("-m,--message", a->messages, "TEXT to send; repeat for several messages, sent in order")
+      ->allow_extra_args(false);  // one value per -m, so a following '-' is the stdin marker
   d->add_flag("-e,--escapes", a->escapes, "decode \\r \\n \\t \\0 \\\\ \\xNN in -m messages");
   add_duration(d, "--idle", a->opt.idle, "once everything is sent, stop after this much silence (exit 0; 0 = wait for the peer to close)");
   add_duration(d, "--timeout", a->opt.timeout,
@@ -107,7 +127,7 @@ void register_dial(CLI::App* tcp, action& chosen) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
       ->capture_default_str();
   d->add_option("--count", a->count, "load mode: total messages over all connections")
-      ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
+      ->check(positive_count);
   core::load_options defaults;
   a->opt.load = defaults;  // holds --duration until the callback decides whether this is load mode
   add_duration(d, "--duration", a->opt.load->duration, "load mode: run for this long (instead of --count)");

@@ -18,6 +18,7 @@
 
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
+#include "netlab/tcp/errors.hpp"
 #include "netlab/tcp/preview.hpp"
 
 namespace netlab::tcp {
@@ -120,6 +121,12 @@ class fd_pump {
   bool stopped_ = false;
 };
 
+// A socket error as an outcome: exit code from the error (refused/reset 3, ETIMEDOUT 4) and a hint.
+core::outcome network_failure(std::error_code ec, const std::string& what) {
+  ec = portable(ec);
+  return core::outcome::fail(ec, what, core::hint_for(ec));
+}
+
 std::string seconds_text(steady::duration d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
@@ -191,7 +198,7 @@ class dialer : public std::enable_shared_from_this<dialer> {
   void on_connected(std::error_code ec, const tcp::endpoint& ep) {
     if (done_) return;
     if (connect_timed_out_) return connect_timeout();
-    if (ec) return finish(core::outcome::fail(ec, "connect " + target_, core::hint_for(ec)), "error");
+    if (ec) return finish(network_failure(ec, "connect " + target_), "error");
     connected_ = true;
     connect_timer_.cancel();
     core::set_nodelay(sock_);
@@ -215,7 +222,7 @@ class dialer : public std::enable_shared_from_this<dialer> {
   void on_read(std::error_code ec, std::size_t n) {
     if (done_) return;
     if (ec == asio::error::eof) return finish(core::outcome::success(), "peer closed");
-    if (ec) return finish(core::outcome::fail(ec, "read from " + peer_, core::hint_for(ec)), "error");
+    if (ec) return finish(network_failure(ec, "read from " + peer_), "error");
     received_ += n;
     last_ = steady::now();
     auto& log = core::log();
@@ -269,7 +276,7 @@ class dialer : public std::enable_shared_from_this<dialer> {
   void on_written(std::error_code ec, std::size_t n) {
     sent_ += n;
     if (done_) return;
-    if (ec) return finish(core::outcome::fail(ec, "send to " + peer_, core::hint_for(ec)), "error");
+    if (ec) return finish(network_failure(ec, "send to " + peer_), "error");
     last_ = steady::now();
     send_next();
   }
