@@ -1,0 +1,409 @@
+"""End-to-end tests of `netlab tcp serve` and `netlab tcp dial` (issue 2).
+
+Real binary on 127.0.0.1:0 / [::1]:0; peers: netlab's own client, socat, OpenBSD nc, and short
+Python socket clients and servers. Every wait is bounded; only processes started here are stopped.
+"""
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from netlab_e2e import EXIT, NETLAB, NetlabTestCase, have_ipv6, scaled
+
+LESSON_REPLY = "伺服器端回傳伺服器端已接收到 {msg}"
+LESSON_MSG = "封印解除!"
+LESSON_EXPECTED = "伺服器端回傳伺服器端已接收到 封印解除!".encode("utf-8")
+
+
+def recv_all(sock, timeout=5.0):
+    """Everything until the peer closes (bounded)."""
+    sock.settimeout(scaled(timeout))
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def recv_exactly(sock, n, timeout=5.0):
+    sock.settimeout(scaled(timeout))
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def exchange(port, data, host="127.0.0.1", timeout=5.0):
+    """Connects, sends data, half-closes, returns everything until the server closes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(scaled(timeout))
+        s.connect((host, port))
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        return recv_all(s, timeout)
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    """Polls predicate until it holds (bounded); for log lines written by another process."""
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class PyServer:
+    """A tiny third-party TCP server on 127.0.0.1:0 in a thread: `respond(conn)` per connection."""
+
+    def __init__(self, respond):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(scaled(10))
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        self.thread = threading.Thread(target=self._run, args=(respond,), daemon=True)
+        self.thread.start()
+
+    def _run(self, respond):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(scaled(10))
+            try:
+                respond(self, conn)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(scaled(10))
+
+
+class TcpServeTest(NetlabTestCase):
+    # ---- ack mode ----------------------------------------------------------------------------
+
+    def test_classic_lesson_with_netlab_client(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", LESSON_REPLY, "--once")
+        r = self.netlab("tcp", "dial", "127.0.0.1:%d" % srv.port, "-m", LESSON_MSG)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, LESSON_EXPECTED)  # byte for byte: no NUL, no padding, no newline
+        self.assertIn(b"peer closed", r.stderr)  # --once: the server closed after its reply
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_classic_lesson_with_python_client(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", LESSON_REPLY, "--once")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
+            s.sendall(LESSON_MSG.encode("utf-8"))
+            # No half-close: --once alone makes the server close after the reply.
+            self.assertEqual(recv_all(s), LESSON_EXPECTED)
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("closed after the reply (--once)", srv.stderr())
+
+    def test_ack_default_template_peer_and_each_chunk(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
+            s.sendall(b"one")
+            self.assertEqual(recv_exactly(s, len(b"server received: one")), b"server received: one")
+            s.sendall(b"two")  # without --once the connection stays open: one reply per chunk
+            self.assertEqual(recv_exactly(s, len(b"server received: two")), b"server received: two")
+        srv2 = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", "{peer} said {msg} {x} %s")
+        with socket.create_connection(("127.0.0.1", srv2.port), timeout=scaled(5)) as s:
+            me = "%s:%d" % s.getsockname()[:2]
+            s.sendall(b"hi")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(s), ("%s said hi {x} %%s" % me).encode())
+
+    def test_ack_max_message_splits_chunks(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", "[{msg}]", "--max-message", "4")
+        out = exchange(srv.port, b"abcdefghij")
+        # At most 4 bytes per read, each read answered: the bytes arrive bracketed in order.
+        self.assertEqual(out.replace(b"][", b"").strip(b"[]"), b"abcdefghij")
+        self.assertTrue(all(len(part) <= 4 for part in out.strip(b"[]").split(b"][")), out)
+
+    def test_ack_with_socat_and_nc(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", LESSON_REPLY)
+        socat = subprocess.run(["socat", "-t", "5", "-", "TCP:127.0.0.1:%d" % srv.port],
+                               input=LESSON_MSG.encode(), capture_output=True, timeout=scaled(10))
+        self.assertEqual(socat.returncode, 0, socat.stderr)
+        self.assertEqual(socat.stdout, LESSON_EXPECTED)
+        nc = subprocess.run(["nc", "-N", "127.0.0.1", str(srv.port)], input=b"ping",
+                            capture_output=True, timeout=scaled(10))
+        self.assertEqual(nc.stdout, "伺服器端回傳伺服器端已接收到 ping".encode())
+
+    def test_stdin_is_sent_when_not_a_terminal(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--once")
+        r = self.netlab("tcp", "dial", "127.0.0.1:%d" % srv.port, input=b"x")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"server received: x")
+
+    # ---- echo and discard --------------------------------------------------------------------
+
+    def test_echo_with_netlab_socat_nc_and_python(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        data = os.urandom(300_000)
+        r = self.netlab("tcp", "dial", "127.0.0.1:%d" % srv.port, "--half-close", "--idle", "0", input=data)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, data)
+        socat = subprocess.run(["socat", "-t", "5", "-", "TCP:127.0.0.1:%d,nodelay" % srv.port], input=data,
+                               capture_output=True, timeout=scaled(10))
+        self.assertEqual(socat.stdout, data)
+        nc = subprocess.run(["nc", "-N", "127.0.0.1", str(srv.port)], input=data[:5000], capture_output=True,
+                            timeout=scaled(10))
+        self.assertEqual(nc.stdout, data[:5000])
+        self.assertEqual(exchange(srv.port, b"\x00\xffbinary\r\n"), b"\x00\xffbinary\r\n")
+        # Several -m messages go out in order, -e decodes escapes.
+        r = self.netlab("tcp", "dial", "127.0.0.1:%d" % srv.port, "-e", "-m", "a\\x00", "-m", "b\\r\\n",
+                        "--half-close")
+        self.assertEqual(r.stdout, b"a\x00b\r\n")
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_discard(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "discard")
+        self.assertEqual(exchange(srv.port, os.urandom(1_000_000)), b"")
+        r = self.netlab("tcp", "dial", "127.0.0.1:%d" % srv.port, "--half-close", input=b"dropped")
+        self.assertEqual((r.returncode, r.stdout), (0, b""), r.stderr)
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("in 1000000 B, out 0 B", srv.stderr())
+
+    @unittest.skipUnless(have_ipv6(), "no IPv6 on this machine")
+    def test_ipv6_loopback(self):
+        srv = self.server("tcp", "serve", "--listen", "[::1]:0", "--mode", "echo")
+        self.assertEqual(srv.host, "::1")
+        self.assertEqual(exchange(srv.port, b"six", host="::1"), b"six")
+        r = self.netlab("tcp", "dial", "[::1]:%d" % srv.port, "-m", "v6", "--half-close")
+        self.assertEqual((r.returncode, r.stdout), (0, b"v6"), r.stderr)
+
+    # ---- many clients and misbehaving clients -------------------------------------------------
+
+    def test_100_concurrent_clients(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", "ok {msg}", "--threads", "2")
+        socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(10)) for _ in range(100)]
+        try:
+            for i, s in enumerate(socks):  # all 100 are open at once before anyone is answered
+                s.sendall(("client-%d" % i).encode())
+            for i, s in enumerate(socks):
+                want = ("ok client-%d" % i).encode()
+                self.assertEqual(recv_exactly(s, len(want)), want)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertEqual(srv.terminate(), 0)
+        self.assertEqual(srv.stderr().count(" open "), 100)
+
+    def test_idle_client_is_closed_and_others_are_served(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--idle-timeout", "300ms")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as silent:
+            start = time.monotonic()
+            self.assertEqual(recv_all(silent), b"")  # closed by the server, nothing sent
+            self.assertGreaterEqual(time.monotonic() - start, 0.25)
+        self.assertEqual(exchange(srv.port, b"still here"), b"server received: still here")
+        self.assertIn("--idle-timeout", srv.stderr())
+
+    def test_client_vanishing_mid_reply_costs_only_its_connection(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        rude = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+        rude.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        rude.settimeout(0.2)
+        sent = 0
+        try:  # never read: the server's echo backs up until our sends block
+            while sent < 64 << 20:
+                sent += rude.send(b"x" * 65536)
+        except (socket.timeout, BlockingIOError):
+            pass
+        rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        rude.close()  # RST while the server is writing
+        self.assertEqual(exchange(srv.port, b"next"), b"next")
+        wait_for(lambda: "reset by peer" in srv.stderr() or "Broken pipe" in srv.stderr(), what="reset logged")
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_max_connections_refuses_beyond_the_limit(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--max-connections", "1")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as first:
+            wait_for(lambda: "open 127.0.0.1" in srv.stderr(), what="first connection")
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as second:
+                self.assertEqual(recv_all(second), b"")  # accepted and closed at once
+            first.sendall(b"a")
+            self.assertEqual(recv_exactly(first, 18), b"server received: a")
+        self.assertIn("--max-connections", srv.stderr())
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def test_json_readiness_line(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0")
+        ready = json.loads(srv.lines[0])
+        self.assertEqual(ready, {"event": "listening", "proto": "tcp", "address": "127.0.0.1", "port": srv.port})
+        self.assertGreater(srv.port, 0)
+        text = self.spawn([NETLAB, "tcp", "serve", "--listen", "127.0.0.1:0"])
+        line = text.await_line(lambda l: l.startswith(b"listening tcp 127.0.0.1:"))
+        self.assertGreater(int(line.rsplit(b":", 1)[1]), 0)
+        self.assertEqual(text.terminate(signal.SIGINT), 0)
+
+    def test_listen_on_port_in_use(self):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            r = self.netlab("tcp", "serve", "--listen", "127.0.0.1:%d" % port)
+        self.assertEqual(r.returncode, EXIT["network"])
+        err = r.stderr.decode()
+        self.assertEqual(err.count("\n"), 1, err)  # one line
+        self.assertIn("netlab: tcp serve: bind 127.0.0.1:%d: Address already in use" % port, err)
+
+    def test_sigterm_to_busy_server_exits_0(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        load = self.spawn([NETLAB, "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "8",
+                           "--duration", "30s", "--size", "4K"])
+        wait_for(lambda: "load running" in load.stderr(), what="load to start")
+        wait_for(lambda: srv.stderr().count(" open ") == 8, what="8 connections")
+        start = time.monotonic()
+        self.assertEqual(srv.terminate(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - start, scaled(3))
+        self.assertIn("stopping: 8 connection(s) open", srv.stderr())
+        # The load client sees its server go away: a report, then exit 3 (network), promptly.
+        self.assertEqual(load.wait(10), EXIT["network"], load.stderr())
+        self.assertIn(b"tcp load:", load.stdout_rest())
+
+
+class TcpDialTest(NetlabTestCase):
+    def test_http_style_request_to_a_python_server(self):
+        response = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + bytes(range(256)) * 40
+
+        def http(server, conn):
+            req = b""
+            while b"\r\n\r\n" not in req:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                req += chunk
+            server.received.append(req)
+            conn.sendall(response)  # then close, as an HTTP/1.0 server does
+
+        peer = PyServer(http)
+        try:
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % peer.port, "-e", "-m", "GET / HTTP/1.0\\r\\n\\r\\n")
+        finally:
+            peer.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(peer.received, [b"GET / HTTP/1.0\r\n\r\n"])
+        self.assertEqual(r.stdout, response)
+
+    def test_json_events(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--once", "--reply", LESSON_REPLY)
+        r = self.netlab("--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "-m", LESSON_MSG)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(events[0]["event"], "connected")
+        self.assertEqual(events[0]["peer"], "127.0.0.1:%d" % srv.port)
+        data = [e for e in events if e["event"] == "data"]
+        self.assertEqual("".join(e["text"] for e in data).encode(), LESSON_EXPECTED)
+        self.assertEqual(sum(e["bytes"] for e in data), len(LESSON_EXPECTED))
+        self.assertEqual(events[-1]["event"], "closed")
+        self.assertEqual(events[-1]["reason"], "peer closed")
+        self.assertEqual(events[-1]["sent"], len(LESSON_MSG.encode()))
+        self.assertEqual(events[-1]["received"], len(LESSON_EXPECTED))
+        self.assertEqual(events[-1]["exit"], 0)
+
+    def test_refused_port_exits_3(self):
+        with socket.socket() as s:  # bound, not listening: connections to it are refused
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % port, "-m", "x")
+        self.assertEqual(r.returncode, EXIT["network"])
+        self.assertIn(b"netlab: tcp dial: connect 127.0.0.1:%d: Connection refused (" % port, r.stderr)
+
+    def test_silent_server_timeout_exits_4_and_idle_exits_0(self):
+        with socket.socket() as s:  # the kernel accepts; nobody ever answers
+            s.bind(("127.0.0.1", 0))
+            s.listen(8)
+            port = s.getsockname()[1]
+            start = time.monotonic()
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % port, "-m", "hello?", "--timeout", "700ms")
+            took = time.monotonic() - start
+            self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+            self.assertGreaterEqual(took, 0.6)
+            self.assertLess(took, scaled(5))
+            self.assertIn(b"--timeout", r.stderr)
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % port, "-m", "hello?", "--idle", "300ms")
+            self.assertEqual((r.returncode, r.stdout), (0, b""), r.stderr)
+            self.assertIn(b"idle for 300ms", r.stderr)
+
+    def test_sigint_interrupts_dial_with_130(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(8)
+            p = self.spawn([NETLAB, "--json", "tcp", "dial", "127.0.0.1:%d" % s.getsockname()[1], "-m", "x",
+                            "--idle", "0"])
+            p.await_json("connected")
+            self.assertEqual(p.terminate(signal.SIGINT), EXIT["interrupted"])
+
+    def test_bad_flags_exit_2(self):
+        for args in (["tcp", "dial", "127.0.0.1"], ["tcp", "dial", "127.0.0.1:1", "--count", "5", "--duration", "1s"],
+                     ["tcp", "serve", "--mode", "chargen"], ["tcp", "serve", "--listen", "127.0.0.1:99999"]):
+            r = self.netlab(*args)
+            self.assertEqual(r.returncode, EXIT["usage"], args)
+            self.assertTrue(r.stderr.startswith(b"netlab: tcp "), r.stderr)
+
+
+class TcpLoadTest(NetlabTestCase):
+    def test_load_against_echo_server_json_report(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        r = self.netlab("--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "10", "--count", "500",
+                        "--size", "1K", "--pipeline", "2", "--threads", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        rep = json.loads(lines[0])
+        self.assertEqual(rep["event"], "load")
+        self.assertEqual(rep["proto"], "tcp")
+        self.assertEqual((rep["connections"], rep["size"], rep["pipeline"]), (10, 1024, 2))
+        self.assertEqual(rep["messages"], 500)
+        self.assertEqual(rep["bytes"], 500 * 1024)
+        self.assertEqual((rep["errors"], rep["connect_errors"]), (0, 0))
+        self.assertGreater(rep["msgs_per_s"], 0)
+        self.assertGreater(rep["mb_per_s"], 0)
+        lat = rep["latency_us"]
+        self.assertLessEqual(lat["min"], lat["p50"])
+        self.assertLessEqual(lat["p50"], lat["p90"])
+        self.assertLessEqual(lat["p90"], lat["p99"])
+        self.assertLessEqual(lat["p99"], lat["p99_9"])
+        self.assertLessEqual(lat["p99_9"], lat["max"])
+        self.assertGreater(lat["p50"], 0)
+        # Text report and duration mode.
+        r = self.netlab("tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "3", "--duration", "300ms")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.decode(), r"tcp load: \d+ msgs of 64 B over 3 connection\(s\)")
+        self.assertIn("errors 0", r.stdout.decode())
+
+    def test_load_against_a_non_echo_server_counts_errors(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0")  # ack: answers, but not an echo
+        r = self.netlab("--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "2", "--count", "10",
+                        "--size", "100")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        rep = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual(rep["errors"], 2)
+        self.assertIn(b"is it an echo server?", r.stderr)
+
+    def test_load_refused_exits_3(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % s.getsockname()[1], "--connections", "3", "--count", "3")
+        self.assertEqual(r.returncode, EXIT["network"])
+        self.assertIn(b"Connection refused", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
