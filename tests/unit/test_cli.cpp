@@ -30,7 +30,7 @@ TEST_CASE("unknown flags are usage errors", "[cli]") {
   CHECK_THROWS_AS(c.parse({"--no-such-flag"}), CLI::ParseError);
 }
 
-TEST_CASE("--version is a flag of the top level", "[cli]") {
+TEST_CASE("the version flag belongs to the top level", "[cli]") {
   parsed_cli c;
   CHECK_THROWS_AS(c.parse({"--version"}), CLI::CallForVersion);
 }
