@@ -1,5 +1,6 @@
 #include "netlab/core/runtime.hpp"
 
+#include <asio/bind_executor.hpp>
 #include <asio/post.hpp>
 #include <csignal>
 #include <thread>
@@ -7,7 +8,10 @@
 namespace netlab::core {
 
 runtime::runtime(unsigned threads)
-    : ioc_(static_cast<int>(threads ? threads : 1)), signals_(ioc_), threads_(threads ? threads : 1) {
+    : ioc_(static_cast<int>(threads ? threads : 1)),
+      strand_(asio::make_strand(ioc_)),
+      signals_(strand_),
+      threads_(threads ? threads : 1) {
   asio::error_code ec;
   signals_.add(SIGINT, ec);
   signals_.add(SIGTERM, ec);
@@ -17,21 +21,24 @@ runtime::runtime(unsigned threads)
 void runtime::on_signal(std::function<void(int)> handler) { handler_ = std::move(handler); }
 
 void runtime::wait_signal() {
-  signals_.async_wait([this](const asio::error_code& ec, int signo) {
+  signals_.async_wait(asio::bind_executor(strand_, [this](const asio::error_code& ec, int signo) {
     if (ec) return;  // cancelled: the runtime is shutting down
     interrupted_ = true;
     signal_ = signo;
     if (handler_) {
       handler_(signo);
-      wait_signal();  // a second signal gets the handler again (it may escalate to a hard stop)
+      // A second signal gets the handler again (it may escalate to a hard stop), unless the
+      // handler released the runtime.
+      if (!released_) wait_signal();
     } else {
       ioc_.stop();
     }
-  });
+  }));
 }
 
 void runtime::release() {
-  asio::post(ioc_, [this] {
+  released_ = true;
+  asio::post(strand_, [this] {
     asio::error_code ec;
     signals_.cancel(ec);
   });

@@ -2,6 +2,7 @@
 /// The process's one io_context, its threads, and SIGINT/SIGTERM handling.
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/strand.hpp>
 #include <atomic>
 #include <functional>
 #include <vector>
@@ -39,10 +40,14 @@ class runtime {
   void wait_signal();
 
   asio::io_context ioc_;
+  // The signal wait, its re-arm and release() all run on this strand: with several threads calling
+  // run(), a release() racing a re-arm would otherwise leave a wait that keeps run() alive forever.
+  asio::strand<asio::io_context::executor_type> strand_;
   asio::signal_set signals_;
   unsigned threads_;
   std::function<void(int)> handler_;
   std::atomic<bool> interrupted_{false};
+  std::atomic<bool> released_{false};
   std::atomic<int> signal_{0};
 };
 
