@@ -264,7 +264,8 @@ class TcpServeTest(NetlabTestCase):
         self.assertIn("netlab: tcp serve: bind 127.0.0.1:%d: Address already in use" % port, err)
 
     def test_sigterm_to_busy_server_exits_0(self):
-        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        # Two io threads: the stop must end run() on both (a stop racing the signal re-arm once hung).
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo", "--threads", "2")
         load = self.spawn([NETLAB, "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "8",
                            "--duration", "30s", "--size", "4K"])
         wait_for(lambda: "load running" in load.stderr(), what="load to start")

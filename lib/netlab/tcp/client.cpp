@@ -245,8 +245,9 @@ class dialer : public std::enable_shared_from_this<dialer> {
     if (opt_.source.fd >= 0 && !fd_done_) {
       if (!pump_)
         pump_ = std::make_unique<fd_pump>(opt_.source.fd, rt_.ioc(),
-                                          [self = shared_from_this()](std::string d, bool eof, std::error_code ec) {
-                                            self->on_input(std::move(d), eof, ec);
+                                          // weak: the dialer owns the pump, a strong capture would be a cycle
+                                          [weak = weak_from_this()](std::string d, bool eof, std::error_code ec) {
+                                            if (auto self = weak.lock()) self->on_input(std::move(d), eof, ec);
                                           });
       return pump_->next();
     }
@@ -312,7 +313,7 @@ class dialer : public std::enable_shared_from_this<dialer> {
     overall_.cancel();
     idle_.cancel();
     sock_.close(ec);
-    if (pump_) pump_->stop();
+    if (pump_) pump_->stop();  // joins the reader thread; nothing is posted after this
     if (connected_) {
       auto elapsed = steady::now() - started_;
       core::log().info("closed {}: {}; sent {} B, received {} B, {}", peer_, reason, sent_, received_,

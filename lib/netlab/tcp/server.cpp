@@ -83,6 +83,7 @@ class server : public std::enable_shared_from_this<server> {
   void do_accept();
   void on_accept(std::error_code ec, tcp::socket sock);
   void on_grace_over();
+  void stopped();
 
   serve_options opt_;
   core::runtime& rt_;
@@ -319,7 +320,7 @@ void server::remove(session* s) {
   if (--active_ == 0) {
     // The last connection of a stopping server: no need to wait for the grace period.
     asio::post(strand_, [self = shared_from_this()] {
-      if (self->stopping_) self->grace_.cancel();
+      if (self->stopping_) self->stopped();
     });
   }
 }
@@ -339,14 +340,19 @@ void server::stop() {
     }
     core::log().info("stopping: {} connection(s) open", open.size());
     for (auto& s : open) asio::post(s->executor(), [s] { s->stop_gracefully(); });
-    // run() returns once every connection and timer is done; the grace timer bounds that.
-    self->rt_.release();
-    if (self->active_.load() == 0) return;
+    if (self->active_.load() == 0) return self->stopped();
     self->grace_.expires_after(stop_grace);
     self->grace_.async_wait([self](std::error_code e) {
       if (!e) self->on_grace_over();
     });
   });
+}
+
+// Every connection is closed and logged: end run() on all threads. (Not runtime::release(): with
+// several io threads its cancel can run before the signal wait is re-armed, and run() never returns.)
+void server::stopped() {
+  grace_.cancel();
+  rt_.stop();
 }
 
 void server::on_grace_over() {
