@@ -398,6 +398,16 @@ class TcpLoadTest(NetlabTestCase):
         self.assertEqual(rep["errors"], 2)
         self.assertIn(b"is it an echo server?", r.stderr)
 
+    def test_load_interrupted_reports_and_exits_130(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        load = self.spawn([NETLAB, "--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "2",
+                           "--duration", "30s"])
+        wait_for(lambda: "load running" in load.stderr(), what="load to start")
+        self.assertEqual(load.terminate(signal.SIGINT), EXIT["interrupted"])
+        rep = load.await_json("load")
+        self.assertGreater(rep["messages"], 0)
+        self.assertEqual(rep["errors"], 0)
+
     def test_load_refused_exits_3(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -348,8 +348,8 @@ void server::stop() {
   });
 }
 
-// Every connection is closed and logged: end run() on all threads. (Not runtime::release(): with
-// several io threads its cancel can run before the signal wait is re-armed, and run() never returns.)
+// Every connection is closed and logged: end run() on all threads now. Nothing left is worth
+// draining, and stopping does not depend on when the signal wait is re-armed.
 void server::stopped() {
   grace_.cancel();
   rt_.stop();
