@@ -33,7 +33,7 @@ run_suite "$here/build" "release"
 
 if ((sanitize)); then
   reports="$here/build-asan/sanitizer-reports"
-  cmake -S "$here" -B "$here/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETLAB_SANITIZE=ON >/dev/null
+  cmake -S "$here" -B "$here/build-asan" -DCMAKE_BUILD_TYPE=Debug -DNETLAB_SANITIZE=ON >/dev/null
   rm -rf "$reports" && mkdir -p "$reports"
   # Reports go to files, so a report from any process (server, client, unit test) fails the run
   # even when that process's exit code is not what a test looks at.
