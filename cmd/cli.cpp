@@ -19,21 +19,21 @@ const CLI::Validator host_port(
       auto p = core::parse_endpoint(s);
       return p ? std::string() : p.error;
     },
-    "HOST:PORT", "host_port");
+    "", "host_port");
 
 const CLI::Validator duration(
     [](std::string& s) {
       auto p = core::parse_duration(s);
       return p ? std::string() : p.error;
     },
-    "DURATION", "duration");
+    "", "duration");
 
 const CLI::Validator byte_size(
     [](std::string& s) {
       auto p = core::parse_size(s);
       return p ? std::string() : p.error;
     },
-    "SIZE", "size");
+    "", "size");
 
 CLI::Option* add_duration(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
                           const std::string& desc) {
@@ -53,7 +53,7 @@ CLI::Option* add_endpoint(CLI::App* app, const std::string& name, core::endpoint
         auto p = core::parse_endpoint(s, default_port);
         return p ? std::string() : p.error;
       },
-      "HOST:PORT", "host_port"));
+      "", "host_port"));
   o->type_name("HOST:PORT")->default_str(target.to_string());
   return o;
 }

@@ -83,6 +83,8 @@ TEST_CASE("parse_duration takes seconds and suffixes", "[core][duration]") {
   CHECK(format_duration(2000ms) == "2s");
   CHECK(format_duration(500ms) == "500ms");
   CHECK(format_duration(1500ms) == "1.5s");
+  CHECK(format_duration(300000ms) == "5m");
+  CHECK(format_duration(90000ms) == "90s");
 }
 
 TEST_CASE("parse_size takes bytes and binary/decimal suffixes", "[core][size]") {

@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include <asio/error.hpp>
+
 namespace netlab {
 namespace {
 
@@ -33,8 +35,16 @@ const std::error_category& netlab_category() noexcept {
 
 std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), netlab_category()}; }
 
+namespace core {
+std::error_code portable(std::error_code ec) noexcept {
+  if (ec && ec.category() == asio::error::get_system_category()) return {ec.value(), std::system_category()};
+  return ec;
+}
+}  // namespace core
+
 exit_code classify(std::error_code ec) noexcept {
   if (!ec) return exit_code::ok;
+  ec = core::portable(ec);
   if (ec.category() == netlab_category()) {
     switch (static_cast<errc>(ec.value())) {
       case errc::ok: return exit_code::ok;
@@ -59,6 +69,7 @@ exit_code classify(std::error_code ec) noexcept {
 namespace core {
 
 std::string hint_for(std::error_code ec) {
+  ec = portable(ec);
   if (ec == std::errc::connection_refused) return "is a server listening on that port?";
   if (ec == std::errc::address_in_use) return "another program holds that port: pick another, or port 0 for any free one";
   if (ec == std::errc::permission_denied) return "ports below 1024 need root: run as root or pick a port above 1023";

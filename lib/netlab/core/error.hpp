@@ -29,6 +29,13 @@ std::error_code make_error_code(errc e) noexcept;
 exit_code classify(std::error_code ec) noexcept;
 
 namespace core {
+/// Asio 1.22 reports socket errors in its own "asio.system" category, which does not compare equal
+/// to std::errc conditions; this re-homes such a code in std::system_category (same errno and
+/// message) so std::errc comparisons recognise it. Other codes pass unchanged.
+std::error_code portable(std::error_code ec) noexcept;
+}  // namespace core
+
+namespace core {
 
 /// What a command did: ok, or one failure with its exit code, what failed, and a hint for the fix.
 struct outcome {

@@ -18,7 +18,6 @@
 
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
-#include "netlab/tcp/errors.hpp"
 #include "netlab/tcp/preview.hpp"
 
 namespace netlab::tcp {
@@ -123,7 +122,7 @@ class fd_pump {
 
 // A socket error as an outcome: exit code from the error (refused/reset 3, ETIMEDOUT 4) and a hint.
 core::outcome network_failure(std::error_code ec, const std::string& what) {
-  ec = portable(ec);
+  ec = core::portable(ec);
   return core::outcome::fail(ec, what, core::hint_for(ec));
 }
 

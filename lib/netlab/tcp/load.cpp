@@ -16,7 +16,6 @@
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tcp/client.hpp"
-#include "netlab/tcp/errors.hpp"
 #include "netlab/tcp/limits.hpp"
 
 namespace netlab::tcp {
@@ -206,7 +205,7 @@ void worker::on_connect(conn& c, std::error_code ec) {
       ++stats_.connect_errors;
       ++stats_.errors;
       if (!first_error_) {
-        first_error_ = portable(ec);
+        first_error_ = core::portable(ec);
         first_what_ = "connect " + core::to_string(target_) +
                       (ec == errc::timeout ? ": timed out after " + core::format_duration(opt_.connect_timeout)
                                            : ": " + ec.message());
@@ -367,7 +366,7 @@ void worker::fail(conn& c, std::error_code ec, const std::string& what) {
   }
   ++stats_.errors;
   if (!first_error_) {
-    first_error_ = portable(ec);
+    first_error_ = core::portable(ec);
     first_what_ = ec == asio::error::eof ? what + ": the server closed the connection mid-run"
                   : ec.category() == netlab_category() ? what
                                                        : what + ": " + ec.message();
