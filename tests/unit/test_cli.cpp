@@ -2,23 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include "cli.hpp"
+#include "cli_fixture.hpp"
 
 using namespace netlab;
 
-namespace {
-
-struct parsed_cli {
-  cli::globals g;
-  cli::action chosen;
-  std::unique_ptr<CLI::App> app = cli::make_app(g, chosen);
-
-  void parse(std::vector<std::string> args) {
-    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
-    app->parse(args);
-  }
-};
-
-}  // namespace
+using test::parsed_cli;
 
 TEST_CASE("a subcommand is required", "[cli]") {
   parsed_cli c;

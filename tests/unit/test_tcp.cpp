@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "cli_fixture.hpp"
 #include "netlab/core/error.hpp"
 #include "netlab/tcp/client.hpp"
 #include "netlab/tcp/preview.hpp"
@@ -18,17 +19,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct tcp_cli {
-  cli::globals g;
-  cli::action chosen;
-  std::unique_ptr<CLI::App> app = cli::make_app(g, chosen);
-
-  void parse(std::vector<std::string> args) {
-    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
-    app->parse(args);
-  }
-  tcp::serve_options serve() const { return std::any_cast<tcp::serve_options>(chosen.options); }
-  tcp::dial_options dial() const { return std::any_cast<tcp::dial_options>(chosen.options); }
+struct tcp_cli : test::parsed_cli {
+  tcp::serve_options serve() const { return options<tcp::serve_options>(); }
+  tcp::dial_options dial() const { return options<tcp::dial_options>(); }
 };
 
 tcp::serve_options serve_with(std::vector<std::string> args) {
