@@ -1,0 +1,37 @@
+#pragma once
+/// `netlab udp serve`: a UDP server that acknowledges (template reply) or echoes (RFC 862) datagrams.
+#include <cstddef>
+#include <string>
+
+#include "netlab/core/endpoint.hpp"
+#include "netlab/core/error.hpp"
+#include "netlab/core/report.hpp"
+#include "netlab/core/runtime.hpp"
+
+namespace netlab::udp {
+
+/// What the server answers to each datagram.
+enum class serve_mode {
+  ack,   ///< answer with the reply template
+  echo,  ///< RFC 862: send the datagram back unchanged
+};
+
+/// "ack", "echo".
+const char* to_string(serve_mode m) noexcept;
+
+/// Largest datagram the server receives (larger ones are truncated by the kernel and logged).
+inline constexpr std::size_t receive_buffer = 65536;
+
+/// Options of `udp serve` (the defaults are the command's defaults).
+struct serve_options {
+  core::endpoint listen{"", 6890};               ///< empty host: all interfaces
+  serve_mode mode = serve_mode::ack;
+  std::string reply = "server received: {msg}";  ///< ack template: {msg} = datagram, {peer} = sender address
+  unsigned threads = 1;                          ///< io threads
+};
+
+/// Binds, prints the readiness line, answers datagrams until SIGINT/SIGTERM, then closes the socket
+/// and returns success. A bind failure returns the outcome to report (exit 3).
+core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out);
+
+}  // namespace netlab::udp
