@@ -1,0 +1,199 @@
+"""End-to-end tests of `netlab udp serve` and `netlab udp send` (issue 2).
+
+Real binary on 127.0.0.1:0 / [::1]:0; peers: netlab's own client, socat and Python socket clients.
+Every wait is bounded; only processes started here are stopped.
+"""
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from netlab_e2e import EXIT, NetlabTestCase, have_ipv6, scaled, unused_port
+
+LESSON_REPLY = "伺服器端回傳伺服器端已接收到 {msg}"
+LESSON_MSG = "封印解除!"
+LESSON_EXPECTED = "伺服器端回傳伺服器端已接收到 封印解除!".encode("utf-8")
+
+
+def udp_exchange(port, data, host="127.0.0.1", timeout=5.0):
+    """Sends one datagram from a fresh socket, returns the first reply."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(scaled(timeout))
+        s.sendto(data, (host, port))
+        reply, _ = s.recvfrom(70000)
+        return reply
+
+
+class UdpServe(NetlabTestCase):
+    def test_classic_lesson(self):
+        srv = self.server("udp", "serve", "--listen", "127.0.0.1:0")
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % srv.port, "Hello UDP!")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"server received: Hello UDP!\n")
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_chinese_template_byte_exact(self):
+        srv = self.server("udp", "serve", "--listen", "127.0.0.1:0", "--reply", LESSON_REPLY)
+        self.assertEqual(udp_exchange(srv.port, LESSON_MSG.encode("utf-8")), LESSON_EXPECTED)
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % srv.port, LESSON_MSG)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, LESSON_EXPECTED + b"\n")
+        # {peer} is the sender's address
+        srv2 = self.server("udp", "serve", "--listen", "127.0.0.1:0", "--reply", "{peer}|{msg}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(scaled(5))
+            s.bind(("127.0.0.1", 0))
+            s.sendto(b"x", ("127.0.0.1", srv2.port))
+            self.assertEqual(s.recv(100), ("127.0.0.1:%d|x" % s.getsockname()[1]).encode())
+
+    def test_echo_mode_peers(self):
+        srv = self.server("udp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        payload = bytes(range(256)) * 4
+        self.assertEqual(udp_exchange(srv.port, payload), payload)
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % srv.port, "-e", "a\\x00b\\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"a\x00b\n")  # ends with a newline: none added
+        socat = subprocess.run(["socat", "-t", "1", "-T", "3", "-", "UDP:127.0.0.1:%d" % srv.port],
+                               input=b"via socat", capture_output=True, timeout=scaled(10))
+        self.assertEqual(socat.stdout, b"via socat")
+        big = b"z" * 65507
+        self.assertEqual(udp_exchange(srv.port, big), big)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_twenty_concurrent_senders(self):
+        srv = self.server("udp", "serve", "--listen", "127.0.0.1:0")
+        results = {}
+
+        def client(i):
+            try:
+                results[i] = udp_exchange(srv.port, b"client %d" % i)
+            except OSError as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(scaled(10))
+        for i in range(20):
+            self.assertEqual(results.get(i), b"server received: client %d" % i)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_port_in_use(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            r = self.netlab("udp", "serve", "--listen", "127.0.0.1:%d" % s.getsockname()[1])
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"bind", r.stderr)
+
+    @unittest.skipUnless(have_ipv6(), "no IPv6")
+    def test_ipv6(self):
+        srv = self.server("udp", "serve", "--listen", "[::1]:0")
+        r = self.netlab("udp", "send", "[::1]:%d" % srv.port, "six")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"server received: six\n")
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_sigterm_and_sigint(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            srv = self.server("udp", "serve", "--listen", "127.0.0.1:0")
+            self.assertEqual(udp_exchange(srv.port, b"a"), b"server received: a")
+            self.assertEqual(srv.terminate(sig), 0)
+            self.assertIn("1 datagram", srv.stderr())
+
+
+class UdpSend(NetlabTestCase):
+    def test_no_server(self):
+        port = unused_port()
+        t0 = time.monotonic()
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % port, "anyone?", "--timeout", "2s")
+        self.assertIn(r.returncode, (EXIT["network"], EXIT["timeout"]), r.stderr)
+        self.assertLess(time.monotonic() - t0, scaled(4))
+        self.assertTrue(r.stderr.startswith(b"netlab: udp send: "), r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+    def test_timeout_and_retries(self):
+        # A silent Python peer that counts datagrams: no ICMP, so the client must time out.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(scaled(5))
+            t0 = time.monotonic()
+            r = self.netlab("udp", "send", "127.0.0.1:%d" % s.getsockname()[1], "ping",
+                            "--timeout", "300ms", "--retries", "2")
+            self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.85)
+            self.assertIn(b"3 attempts", r.stderr)
+            got = [s.recv(100) for _ in range(3)]
+            self.assertEqual(got, [b"ping"] * 3)
+
+    def test_retry_gets_answer(self):
+        # A peer that ignores the first datagram and answers the second.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(scaled(5))
+
+            def peer():
+                s.recvfrom(100)
+                data, addr = s.recvfrom(100)
+                s.sendto(b"late " + data, addr)
+
+            t = threading.Thread(target=peer)
+            t.start()
+            r = self.netlab("udp", "send", "127.0.0.1:%d" % s.getsockname()[1], "x",
+                            "--timeout", "300ms", "--retries", "3")
+            t.join(scaled(5))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"late x\n")
+
+    def test_count_json_stdin_wait_all(self):
+        srv = self.server("udp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        r = self.netlab("--json", "udp", "send", "127.0.0.1:%d" % srv.port, "--count", "3", input=b"in")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(len(lines), 3)
+        self.assertEqual(lines[0]["event"], "reply")
+        self.assertEqual(lines[0]["text"], "in")
+        self.assertEqual(lines[0]["bytes"], 2)
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % srv.port, "w", "--count", "4", "--wait-all",
+                        "--timeout", "500ms")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"w\n" * 4)
+
+    def test_oversized_is_usage_error(self):
+        port = unused_port()
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % port, input=b"x" * 65508)
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+        self.assertIn(b"65,507", r.stderr)
+
+    def test_interrupted(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(scaled(5))
+            p = self.spawn([__import__("netlab_e2e").NETLAB, "udp", "send",
+                            "127.0.0.1:%d" % s.getsockname()[1], "hang", "--timeout", "30s"])
+            s.recv(100)  # the client has sent and is now waiting
+            self.assertEqual(p.terminate(signal.SIGINT), EXIT["interrupted"])
+
+    def test_load_mode(self):
+        srv = self.server("udp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        r = self.netlab("--json", "udp", "send", "127.0.0.1:%d" % srv.port, "--connections", "4",
+                        "--count", "400", "--size", "200")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual(rep["event"], "load")
+        self.assertEqual(rep["messages"] + rep["errors"], 400)
+        self.assertGreater(rep["messages"], 390)
+        # ack server: every "echo" mismatches, so nothing completes
+        ack = self.server("udp", "serve", "--listen", "127.0.0.1:0")
+        r = self.netlab("udp", "send", "127.0.0.1:%d" % ack.port, "--count", "5", "--size", "10",
+                        "--connections", "1", "--timeout", "500ms")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"errors", r.stdout.lower())
+
+
+if __name__ == "__main__":
+    unittest.main()
