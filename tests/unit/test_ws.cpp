@@ -1,0 +1,67 @@
+// ws-echo: the pure parts of lib/netlab/ws (URL parsing).
+#include <catch2/catch.hpp>
+
+#include "netlab/ws/url.hpp"
+
+using namespace netlab;
+
+TEST_CASE("ws url: defaults and explicit ports", "[ws]") {
+  auto u = ws::parse_url("ws://127.0.0.1:8899/echo");
+  REQUIRE(u);
+  CHECK_FALSE(u->secure);
+  CHECK(u->host == "127.0.0.1");
+  CHECK(u->port == 8899);
+  CHECK(u->resource == "/echo");
+  CHECK(u->str() == "ws://127.0.0.1:8899/echo");
+
+  auto d = ws::parse_url("ws://example.com");
+  REQUIRE(d);
+  CHECK(d->port == 80);
+  CHECK(d->resource == "/");
+
+  auto s = ws::parse_url("WSS://example.com/a/b");
+  REQUIRE(s);
+  CHECK(s->secure);
+  CHECK(s->port == 443);
+  CHECK(s->resource == "/a/b");
+}
+
+TEST_CASE("ws url: IPv6 literals", "[ws]") {
+  auto u = ws::parse_url("ws://[::1]:9000/echo");
+  REQUIRE(u);
+  CHECK(u->host == "::1");
+  CHECK(u->ipv6());
+  CHECK(u->port == 9000);
+  CHECK(u->authority() == "[::1]:9000");
+  auto d = ws::parse_url("wss://[fe80::1%25eth0]/");
+  REQUIRE(d);
+  CHECK(d->port == 443);
+  std::string err;
+  CHECK_FALSE(ws::parse_url("ws://::1:80/", &err));
+  CHECK(err.find("brackets") != std::string::npos);
+  CHECK_FALSE(ws::parse_url("ws://[::1/", &err));
+  CHECK_FALSE(ws::parse_url("ws://[]:80/", &err));
+  CHECK_FALSE(ws::parse_url("ws://[::1]x/", &err));
+}
+
+TEST_CASE("ws url: path, query and fragment", "[ws]") {
+  auto u = ws::parse_url("ws://h:1/p/q?x=1&y=%20#frag");
+  REQUIRE(u);
+  CHECK(u->resource == "/p/q?x=1&y=%20");
+  auto q = ws::parse_url("ws://h?x=1");
+  REQUIRE(q);
+  CHECK(q->host == "h");
+  CHECK(q->resource == "/?x=1");
+}
+
+TEST_CASE("ws url: rejects bad input", "[ws]") {
+  std::string err;
+  for (const char* bad : {"http://h/", "h:80", "ws://", "ws://:80/", "ws://h:/", "ws://h:0/",
+                          "ws://h:65536/", "ws://h:8a/", "ws://u@h/", "ws://h/a b"}) {
+    INFO(bad);
+    err.clear();
+    CHECK_FALSE(ws::parse_url(bad, &err));
+    CHECK_FALSE(err.empty());
+  }
+  CHECK(ws::parse_url("ws://h:65535/"));
+}
