@@ -118,3 +118,205 @@ TEST_CASE("tftp codec: ERROR message is bounded", "[tftp][codec]") {
   auto v = encode(error{0, std::string(5000, 'x')});
   CHECK(v.size() <= 4 + 501);
 }
+
+// ---- state machines (lib/netlab/tftp/session) ----
+#include <deque>
+
+#include "netlab/tftp/session.hpp"
+
+namespace {
+enum class fault { none, drop, dup, reorder };
+
+struct wire_packet {
+  bool is_data;
+  std::uint16_t block;
+  std::uint64_t offset;
+  std::size_t size;
+};
+
+struct sim_result {
+  bool sender_done = false, receiver_done = false, failed = false;
+  std::uint64_t bytes = 0;
+  bool contiguous = true;
+  std::uint64_t data_sent = 0;
+  std::uint64_t steps = 0;
+};
+
+// Runs a whole transfer; the packet with sequence number `at` (counting both directions) gets `f`.
+sim_result simulate(std::uint64_t size, transfer_settings s, fault f, std::uint64_t at) {
+  sender tx(size, s);
+  receiver rx(s);
+  std::deque<wire_packet> to_rx, to_tx;
+  std::vector<action> acts;
+  sim_result r;
+  std::uint64_t seq = 0;
+  auto put = [&](std::deque<wire_packet>& q, wire_packet p) {
+    const auto n = seq++;
+    if (n == at && f == fault::drop) return;
+    q.push_back(p);
+    if (n == at && f == fault::dup) q.push_back(p);
+    if (n == at && f == fault::reorder && q.size() >= 2) std::swap(q[q.size() - 1], q[q.size() - 2]);
+  };
+  auto run_tx = [&] {
+    for (const auto& a : acts) {
+      if (a.what == action::kind::send_data) {
+        put(to_rx, {true, a.wire_block, a.offset, a.size});
+        ++r.data_sent;
+      }
+      if (a.what == action::kind::done) r.sender_done = true;
+      if (a.what == action::kind::failed) r.failed = true;
+    }
+    acts.clear();
+  };
+  std::uint64_t last_offset = 0;
+  auto run_rx = [&](const wire_packet* p) {
+    for (const auto& a : acts) {
+      if (a.what == action::kind::send_ack) put(to_tx, {false, a.wire_block, 0, 0});
+      if (a.what == action::kind::deliver) {
+        // The delivered bytes must be exactly the ones the sender put in this packet, in order.
+        if (!p || a.offset != p->offset || a.size != p->size || a.offset != last_offset) r.contiguous = false;
+        last_offset = a.offset + a.size;
+        r.bytes += a.size;
+      }
+      if (a.what == action::kind::done) r.receiver_done = true;
+      if (a.what == action::kind::failed) r.failed = true;
+    }
+    acts.clear();
+  };
+  rx.start(acts);
+  run_rx(nullptr);
+  tx.start(acts);
+  run_tx();
+  bool tick = false;
+  for (r.steps = 0; r.steps < 2'000'000 && !(r.sender_done && r.receiver_done) && !r.failed; ++r.steps) {
+    if (!to_rx.empty()) {
+      auto p = to_rx.front();
+      to_rx.pop_front();
+      rx.on_data(p.block, p.size, acts);
+      run_rx(&p);
+    } else if (!to_tx.empty()) {
+      auto p = to_tx.front();
+      to_tx.pop_front();
+      tx.on_ack(p.block, acts);
+      run_tx();
+    } else {
+      // Idle: a timer fires, alternating sides so both retransmission paths are exercised.
+      tick = !tick;
+      if (tick && !rx.finished()) { rx.on_timeout(acts); run_rx(nullptr); }
+      else { tx.on_timeout(acts); run_tx(); }
+    }
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("tftp session: sizes around blksize, exact multiples end with an empty block", "[tftp][session]") {
+  for (std::uint64_t size : {0ull, 1ull, 511ull, 512ull, 513ull, 1024ull, 4096ull, 5000ull}) {
+    for (unsigned w : {1u, 4u, 16u}) {
+      transfer_settings s;
+      s.windowsize = w;
+      INFO("size " << size << " window " << w);
+      sender tx(size, s);
+      CHECK(tx.blocks() == size / 512 + 1);
+      auto r = simulate(size, s, fault::none, ~0ull);
+      CHECK(r.sender_done);
+      CHECK(r.receiver_done);
+      CHECK_FALSE(r.failed);
+      CHECK(r.bytes == size);
+      CHECK(r.contiguous);
+      CHECK(r.data_sent == size / 512 + 1);  // no retransmission without faults
+    }
+  }
+}
+
+TEST_CASE("tftp session: loss, duplication and reordering at every step still complete", "[tftp][session]") {
+  for (auto f : {fault::drop, fault::dup, fault::reorder}) {
+    for (std::uint64_t size : {0ull, 511ull, 512ull, 513ull, 3000ull}) {
+      for (unsigned w : {1u, 3u}) {
+        transfer_settings s;
+        s.windowsize = w;
+        s.retries = 3;
+        const auto clean = simulate(size, s, fault::none, ~0ull);
+        for (std::uint64_t at = 0; at < clean.steps + 4; ++at) {
+          INFO("fault " << int(f) << " size " << size << " window " << w << " at packet " << at);
+          auto r = simulate(size, s, f, at);
+          REQUIRE(r.sender_done);
+          REQUIRE(r.receiver_done);
+          REQUIRE_FALSE(r.failed);
+          REQUIRE(r.bytes == size);
+          REQUIRE(r.contiguous);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("tftp session: block numbers roll over past 65535", "[tftp][session]") {
+  transfer_settings s;
+  s.blksize = 8;
+  s.windowsize = 16;
+  const std::uint64_t size = 70000ull * 8 + 3;  // 70001 blocks: wraps once
+  auto r = simulate(size, s, fault::none, ~0ull);
+  CHECK(r.sender_done);
+  CHECK(r.receiver_done);
+  CHECK(r.bytes == size);
+  CHECK(r.contiguous);
+  auto lossy = simulate(size, s, fault::drop, 65540);  // a loss right around the wrap
+  CHECK(lossy.receiver_done);
+  CHECK(lossy.bytes == size);
+  CHECK(lossy.contiguous);
+}
+
+TEST_CASE("tftp session: no resend on a duplicate ACK (Sorcerer's Apprentice)", "[tftp][session]") {
+  transfer_settings s;
+  sender tx(2000, s);
+  std::vector<action> out;
+  tx.start(out);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].what == action::kind::send_data);
+  CHECK(out[0].wire_block == 1);
+  out.clear();
+  tx.on_ack(1, out);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].wire_block == 2);
+  out.clear();
+  tx.on_ack(1, out);  // duplicate: must not trigger another DATA 2
+  CHECK(out.empty());
+  tx.on_ack(9, out);  // never sent: ignored
+  CHECK(out.empty());
+  tx.on_timeout(out);  // only a timeout resends
+  REQUIRE_FALSE(out.empty());
+  CHECK(out[0].wire_block == 2);
+  CHECK(tx.retransmissions() == 1);
+}
+
+TEST_CASE("tftp session: gives up after retries with backoff", "[tftp][session]") {
+  transfer_settings s;
+  s.retries = 3;
+  s.timeout = std::chrono::milliseconds(100);
+  sender tx(100, s);
+  std::vector<action> out;
+  tx.start(out);
+  std::vector<std::chrono::milliseconds> timers;
+  for (int i = 0; i < 3; ++i) {
+    out.clear();
+    tx.on_timeout(out);
+    REQUIRE(out.back().what == action::kind::arm_timer);
+    timers.push_back(out.back().timer);
+  }
+  CHECK(timers[0] < timers[1]);
+  CHECK(timers[1] < timers[2]);
+  out.clear();
+  tx.on_timeout(out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].what == action::kind::failed);
+
+  receiver rx(s);
+  out.clear();
+  rx.start(out);
+  for (int i = 0; i < 3; ++i) { out.clear(); rx.on_timeout(out); CHECK(out[0].what == action::kind::send_ack); }
+  out.clear();
+  rx.on_timeout(out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].what == action::kind::failed);
+}

@@ -1,0 +1,142 @@
+#include "netlab/tftp/session.hpp"
+
+#include <algorithm>
+
+namespace netlab::tftp {
+namespace {
+constexpr std::chrono::milliseconds max_backoff{8000};
+
+std::chrono::milliseconds backoff_for(std::chrono::milliseconds base, unsigned tries) {
+  const std::chrono::milliseconds t{base.count() << std::min(tries, 6u)};
+  return std::min(std::max(t, base), std::max(base, max_backoff));
+}
+
+action make(action::kind k) {
+  action a;
+  a.what = k;
+  return a;
+}
+}  // namespace
+
+sender::sender(std::uint64_t size, transfer_settings s) noexcept
+    : size_(size), s_(s), blocks_(size / s.blksize + 1) {}
+
+std::chrono::milliseconds sender::backoff() const noexcept { return backoff_for(s_.timeout, tries_); }
+
+void sender::send_window(std::uint64_t from, std::vector<action>& out) {
+  const auto last = std::min(blocks_, from + s_.windowsize - 1);
+  for (auto b = from; b <= last; ++b) {
+    action a = make(action::kind::send_data);
+    a.wire_block = static_cast<std::uint16_t>(b & 0xffff);
+    a.offset = (b - 1) * s_.blksize;
+    a.size = static_cast<std::size_t>(std::min<std::uint64_t>(s_.blksize, size_ - std::min(size_, a.offset)));
+    out.push_back(a);
+  }
+  sent_ = std::max(sent_, last);
+  action t = make(action::kind::arm_timer);
+  t.timer = backoff();
+  out.push_back(t);
+}
+
+void sender::start(std::vector<action>& out) { send_window(1, out); }
+
+void sender::on_ack(std::uint16_t block, std::vector<action>& out) {
+  if (finished_ || failed_) return;
+  // Map the 16-bit number onto the blocks in flight: (acked_, sent_].
+  const std::uint64_t ahead = static_cast<std::uint16_t>(block - static_cast<std::uint16_t>(acked_ & 0xffff));
+  if (ahead == 0 || acked_ + ahead > sent_) return;  // duplicate, stale or bogus: never resend on it
+  acked_ += ahead;
+  tries_ = 0;
+  if (acked_ == blocks_) {
+    finished_ = true;
+    out.push_back(make(action::kind::done));
+    return;
+  }
+  // A full window acknowledged, or a partial one (the receiver saw a gap): go on from acked_+1.
+  // If blocks after acked_ are still in flight and were acked in part, RFC 7440 says resend from there.
+  send_window(acked_ + 1, out);
+}
+
+void sender::on_timeout(std::vector<action>& out) {
+  if (finished_ || failed_) return;
+  if (++tries_ > s_.retries) {
+    failed_ = true;
+    out.push_back(make(action::kind::failed));
+    return;
+  }
+  retransmitted_ += std::min<std::uint64_t>(s_.windowsize, blocks_ - acked_);
+  send_window(acked_ + 1, out);
+}
+
+receiver::receiver(transfer_settings s) noexcept : s_(s) {}
+
+std::chrono::milliseconds receiver::backoff() const noexcept { return backoff_for(s_.timeout, tries_); }
+
+void receiver::start(std::vector<action>& out) {
+  action t = make(action::kind::arm_timer);
+  t.timer = backoff();
+  out.push_back(t);
+}
+
+void receiver::on_data(std::uint16_t block, std::size_t size, std::vector<action>& out) {
+  if (failed_) return;
+  const auto expected = static_cast<std::uint16_t>(next_ & 0xffff);
+  if (finished_ || block != expected) {
+    // Duplicate (our ACK was lost) or out of order (a gap): ACK the last in-order block once, so the
+    // sender resumes from there. Only a timeout on the sender side resends data.
+    if (!gap_acked_ || finished_) {
+      action a = make(action::kind::send_ack);
+      a.wire_block = static_cast<std::uint16_t>((next_ - 1) & 0xffff);
+      out.push_back(a);
+      ++retransmitted_;
+      gap_acked_ = !finished_;
+      in_window_ = 0;
+    }
+    return;
+  }
+  gap_acked_ = false;
+  tries_ = 0;
+  action d = make(action::kind::deliver);
+  d.wire_block = block;
+  d.offset = bytes_;
+  d.size = size;
+  out.push_back(d);
+  bytes_ += size;
+  ++next_;
+  ++in_window_;
+  const bool last = size < s_.blksize;
+  if (last || in_window_ >= s_.windowsize) {
+    action a = make(action::kind::send_ack);
+    a.wire_block = block;
+    out.push_back(a);
+    in_window_ = 0;
+  }
+  if (last) {
+    finished_ = true;
+    out.push_back(make(action::kind::done));
+    return;
+  }
+  action t = make(action::kind::arm_timer);
+  t.timer = backoff();
+  out.push_back(t);
+}
+
+void receiver::on_timeout(std::vector<action>& out) {
+  if (finished_ || failed_) return;
+  if (++tries_ > s_.retries) {
+    failed_ = true;
+    out.push_back(make(action::kind::failed));
+    return;
+  }
+  action a = make(action::kind::send_ack);
+  a.wire_block = static_cast<std::uint16_t>((next_ - 1) & 0xffff);
+  out.push_back(a);
+  ++retransmitted_;
+  in_window_ = 0;
+  gap_acked_ = false;
+  action t = make(action::kind::arm_timer);
+  t.timer = backoff();
+  out.push_back(t);
+}
+
+}  // namespace netlab::tftp

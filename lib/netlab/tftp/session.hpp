@@ -1,0 +1,105 @@
+// Pure TFTP transfer state machines (no sockets, no clock): events in, actions out.
+// sender = server side of an RRQ / client side of a WRQ; receiver = the other side.
+// Block numbers are tracked as 64-bit absolute counters and put on the wire modulo 65536, so
+// transfers roll over past block 65535 (RFC 1350 leaves it open; every modern stack wraps to 0).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace netlab::tftp {
+
+/// Negotiated transfer parameters.
+struct transfer_settings {
+  std::size_t blksize = 512;                   ///< RFC 2348
+  unsigned windowsize = 1;                     ///< RFC 7440
+  std::chrono::milliseconds timeout{1000};     ///< first retransmission timeout (RFC 2349)
+  unsigned retries = 5;                        ///< timeouts in a row before giving up
+};
+
+/// One thing the wire layer must do.
+struct action {
+  /// What to do.
+  enum class kind {
+    send_data,   ///< send DATA `wire_block` carrying bytes [offset, offset+size) of the file
+    send_ack,    ///< send ACK `wire_block`
+    deliver,     ///< write `size` bytes of the DATA just received at `offset`
+    arm_timer,   ///< (re)arm the retransmission timer for `timer`
+    done,        ///< transfer complete
+    failed,      ///< gave up (too many timeouts): send ERROR 0 and stop
+  };
+  kind what = kind::done;
+  std::uint16_t wire_block = 0;
+  std::uint64_t offset = 0;
+  std::size_t size = 0;
+  std::chrono::milliseconds timer{0};
+};
+
+/// Sends a file of known size in blocks, window by window (RFC 1350 + RFC 7440).
+class sender {
+public:
+  /// A sender for `size` bytes with settings `s`.
+  sender(std::uint64_t size, transfer_settings s) noexcept;
+  /// First window (call once the transfer may start: after the RRQ, OACK-ACK 0 or WRQ-ACK 0).
+  void start(std::vector<action>& out);
+  /// An ACK arrived. Duplicate and stale ACKs are ignored (RFC 1123 4.2.3.1).
+  void on_ack(std::uint16_t block, std::vector<action>& out);
+  /// The retransmission timer expired.
+  void on_timeout(std::vector<action>& out);
+  /// Total blocks (a file that is an exact multiple of blksize ends with an empty block).
+  std::uint64_t blocks() const noexcept { return blocks_; }
+  /// Blocks sent again after a timeout.
+  std::uint64_t retransmissions() const noexcept { return retransmitted_; }
+  /// True once the last block was acknowledged.
+  bool finished() const noexcept { return finished_; }
+
+private:
+  void send_window(std::uint64_t from, std::vector<action>& out);
+  std::chrono::milliseconds backoff() const noexcept;
+
+  std::uint64_t size_;
+  transfer_settings s_;
+  std::uint64_t blocks_;
+  std::uint64_t acked_ = 0;      // highest absolute block acknowledged
+  std::uint64_t sent_ = 0;       // highest absolute block sent
+  unsigned tries_ = 0;
+  std::uint64_t retransmitted_ = 0;
+  bool finished_ = false;
+  bool failed_ = false;
+};
+
+/// Receives blocks in order, acknowledging each window (RFC 1350 + RFC 7440).
+class receiver {
+public:
+  /// A receiver with settings `s` (its block 1 is the next expected DATA).
+  explicit receiver(transfer_settings s) noexcept;
+  /// Arms the first timer (the request or ACK 0 was just sent by the caller).
+  void start(std::vector<action>& out);
+  /// A DATA packet with `size` payload bytes arrived.
+  void on_data(std::uint16_t block, std::size_t size, std::vector<action>& out);
+  /// The timer expired: re-acknowledge the last in-order block, or fail after `retries`.
+  void on_timeout(std::vector<action>& out);
+  /// Bytes delivered so far.
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  /// ACKs sent again after a timeout or a gap.
+  std::uint64_t retransmissions() const noexcept { return retransmitted_; }
+  /// True once the short final block was received.
+  bool finished() const noexcept { return finished_; }
+
+private:
+  std::chrono::milliseconds backoff() const noexcept;
+
+  transfer_settings s_;
+  std::uint64_t next_ = 1;       // next absolute block expected
+  std::uint64_t bytes_ = 0;
+  unsigned in_window_ = 0;
+  unsigned tries_ = 0;
+  std::uint64_t retransmitted_ = 0;
+  bool finished_ = false;
+  bool failed_ = false;
+  bool gap_acked_ = false;       // one ACK per gap, not one per out-of-order packet
+};
+
+}  // namespace netlab::tftp
