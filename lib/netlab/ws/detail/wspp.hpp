@@ -1,0 +1,101 @@
+#pragma once
+/// The ONLY header that includes websocketpp (STYLE.md §6): configs for plain, TLS and deflate
+/// endpoints, and a logger adapter that routes websocketpp's channels into netlab's spdlog logger.
+#include <cstddef>
+#include <string>
+
+#include <websocketpp/config/asio.hpp>
+#include <websocketpp/config/asio_client.hpp>
+#include <websocketpp/extensions/permessage_deflate/enabled.hpp>
+#include <websocketpp/logger/levels.hpp>
+#include <websocketpp/client.hpp>
+#include <websocketpp/server.hpp>
+
+#include "netlab/core/log.hpp"
+
+namespace netlab::ws::detail {
+
+/// websocketpp logger policy writing to core::log(): error channels → warn, access → debug.
+class spdlog_logger {
+public:
+  using level = websocketpp::log::level;
+  using hint = websocketpp::log::channel_type_hint::value;
+
+  explicit spdlog_logger(hint h = websocketpp::log::channel_type_hint::access)
+      : error_(h == websocketpp::log::channel_type_hint::error) {}
+  spdlog_logger(level channels, hint h) : error_(h == websocketpp::log::channel_type_hint::error) {
+    set_channels(channels);
+  }
+
+  /// Enables the given channels (frame payload channels are never forwarded).
+  void set_channels(level channels) { channels_ |= channels; }
+  /// Disables the given channels.
+  void clear_channels(level channels) { channels_ &= ~channels; }
+
+  /// Forwards one websocketpp log line.
+  void write(level channel, const std::string& msg) { write(channel, msg.c_str()); }
+  /// Forwards one websocketpp log line.
+  void write(level channel, const char* msg) {
+    if (!dynamic_test(channel)) return;
+    auto& l = core::log();
+    if (error_) {
+      l.log(channel >= websocketpp::log::elevel::rerror ? spdlog::level::warn : spdlog::level::debug,
+            "websocket: {}", msg);
+    } else if (l.should_log(spdlog::level::debug)) {
+      l.debug("websocket: {}", msg);
+    }
+  }
+
+  /// Every channel may be enabled at run time.
+  constexpr bool static_test(level) const { return true; }
+  /// True when the channel is enabled.
+  bool dynamic_test(level channel) const { return (channels_ & channel) != 0; }
+
+private:
+  level channels_ = 0;
+  bool error_;
+};
+
+/// Transport settings shared by every variant.
+template <typename Base>
+struct transport_overrides : Base::transport_config {
+  using alog_type = spdlog_logger;
+  using elog_type = spdlog_logger;
+  // A wss peer's close otherwise waits for the 5 s default (NOTES.md).
+  static const long timeout_socket_shutdown = 1000;
+};
+
+/// Plain ws:// (server and client).
+struct plain_config : websocketpp::config::asio {
+  using alog_type = spdlog_logger;
+  using elog_type = spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio> {};
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  static const std::size_t max_message_size = 16 * 1024 * 1024;
+};
+
+/// wss:// (server and client).
+struct tls_config : websocketpp::config::asio_tls {
+  using alog_type = spdlog_logger;
+  using elog_type = spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio_tls> {};
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  static const std::size_t max_message_size = 16 * 1024 * 1024;
+};
+
+/// Adds permessage-deflate (RFC 7692) to a config.
+template <typename Base>
+struct deflate_config : Base {
+  struct permessage_deflate_config {};
+  using permessage_deflate_type =
+      websocketpp::extensions::permessage_deflate::enabled<permessage_deflate_config>;
+};
+
+using plain_server = websocketpp::server<plain_config>;
+using tls_server = websocketpp::server<tls_config>;
+using plain_deflate_server = websocketpp::server<deflate_config<plain_config>>;
+using tls_deflate_server = websocketpp::server<deflate_config<tls_config>>;
+using plain_client = websocketpp::client<plain_config>;
+using tls_client = websocketpp::client<tls_config>;
+
+}  // namespace netlab::ws::detail
