@@ -65,3 +65,53 @@ TEST_CASE("ws url: rejects bad input", "[ws]") {
   }
   CHECK(ws::parse_url("ws://h:65535/"));
 }
+
+// ws-echo serve's command line (tests/unit/cli_fixture.hpp).
+#include <sstream>
+
+#include "cli_fixture.hpp"
+#include "netlab/ws/echo_server.hpp"
+
+namespace {
+std::string ws_usage_error(std::vector<std::string> args) {
+  test::parsed_cli c;
+  try {
+    c.parse(args);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream sink;
+    CHECK(c.app->exit(e, sink, sink) != 0);
+    return std::string(e.what()) + " " + sink.str();
+  }
+  return {};
+}
+}  // namespace
+
+TEST_CASE("ws-echo serve: defaults are the classic lesson's", "[ws][cli]") {
+  test::parsed_cli c;
+  c.parse({"ws-echo", "serve"});
+  CHECK(c.chosen.command == "ws-echo serve");
+  auto o = c.options<ws::serve_options>();
+  CHECK(o.listen.host.empty());
+  CHECK(o.listen.port == 8899);
+  CHECK(o.path == "/echo");
+  CHECK(o.max_message == 16u * 1024 * 1024);
+  CHECK(o.threads == 1);
+}
+
+TEST_CASE("ws-echo serve: flags reach the options", "[ws][cli]") {
+  test::parsed_cli c;
+  c.parse({"ws-echo", "serve", "--listen", "[::1]:0", "--path", "/ws", "--max-message", "1MiB", "--threads", "2"});
+  auto o = c.options<ws::serve_options>();
+  CHECK(o.listen.host == "::1");
+  CHECK(o.listen.port == 0);
+  CHECK(o.path == "/ws");
+  CHECK(o.max_message == 1024u * 1024);
+  CHECK(o.threads == 2);
+}
+
+TEST_CASE("ws-echo serve: bad values are usage errors naming the flag", "[ws][cli]") {
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--path", "echo"}), Catch::Contains("--path"));
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--max-message", "0"}), Catch::Contains("--max-message"));
+  CHECK_FALSE(ws_usage_error({"ws-echo", "serve", "--listen", "127.0.0.1:99999"}).empty());
+  CHECK_FALSE(ws_usage_error({"ws-echo"}).empty());
+}
