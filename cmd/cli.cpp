@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include <limits>
+
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -34,6 +36,23 @@ const CLI::Validator byte_size(
       return p ? std::string() : p.error;
     },
     "", "size");
+
+CLI::Validator whole(std::uint64_t min, std::uint64_t max, const char* desc) {
+  return CLI::Validator(
+      [min, max](std::string& s) -> std::string {
+        std::uint64_t v = 0;
+        std::size_t i = 0;
+        for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+          if (v > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return "'" + s + "' is too large";
+          v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
+        }
+        if (i == 0 || i != s.size()) return "'" + s + "' is not a whole number";
+        if (v < min) return "'" + s + "' must be at least " + std::to_string(min);
+        if (v > max) return "'" + s + "' must be at most " + std::to_string(max);
+        return {};
+      },
+      desc, desc);
+}
 
 CLI::Option* add_duration(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
                           const std::string& desc) {

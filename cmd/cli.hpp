@@ -56,6 +56,9 @@ int main(int argc, char** argv);
 extern const CLI::Validator host_port;  ///< HOST:PORT, :PORT, [::1]:PORT
 extern const CLI::Validator duration;   ///< 2, 2s, 500ms, 1m
 extern const CLI::Validator byte_size;  ///< 64, 16K, 1MiB
+/// A whole number in [min, max], with messages that say what is expected (CLI11's ranges print
+/// huge doubles); `desc` is the type name shown in --help, e.g. "N 0-1000".
+CLI::Validator whole(std::uint64_t min, std::uint64_t max, const char* desc);
 
 /// --name DURATION into a chrono value (validated; `def` shown in --help).
 CLI::Option* add_duration(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,

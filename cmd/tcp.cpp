@@ -33,24 +33,8 @@ struct dial_args {
   unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
 };
 
-// Whole numbers with messages that say what is expected (CLI11's ranges print huge doubles).
-CLI::Validator whole_number(std::uint64_t min, const char* desc) {
-  return CLI::Validator(
-      [min](std::string& s) -> std::string {
-        std::uint64_t v = 0;
-        std::size_t i = 0;
-        for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-          if (v > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return "'" + s + "' is too large";
-          v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
-        }
-        if (i == 0 || i != s.size()) return "'" + s + "' is not a whole number";
-        if (v < min) return "'" + s + "' must be at least " + std::to_string(min);
-        return {};
-      },
-      desc, desc);
-}
-const CLI::Validator positive_count = whole_number(1, "N>=1");
-const CLI::Validator count_or_zero = whole_number(0, "N>=0");
+const CLI::Validator positive_count = whole(1, UINT64_MAX, "N>=1");
+const CLI::Validator count_or_zero = whole(0, UINT64_MAX, "N>=0");
 
 void register_serve(CLI::App* tcp, action& chosen) {
   auto a = std::make_shared<serve_args>();

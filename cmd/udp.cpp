@@ -32,24 +32,6 @@ struct udp_send_args {
   unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
 };
 
-// Whole numbers with messages that say what is expected (CLI11's ranges print huge doubles).
-CLI::Validator udp_whole(std::uint64_t min, std::uint64_t max, const char* desc) {
-  return CLI::Validator(
-      [min, max](std::string& s) -> std::string {
-        std::uint64_t v = 0;
-        std::size_t i = 0;
-        for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-          if (v > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return "'" + s + "' is too large";
-          v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
-        }
-        if (i == 0 || i != s.size()) return "'" + s + "' is not a whole number";
-        if (v < min) return "'" + s + "' must be at least " + std::to_string(min);
-        if (v > max) return "'" + s + "' must be at most " + std::to_string(max);
-        return {};
-      },
-      desc, desc);
-}
-
 std::string read_all_stdin() {
   std::string s;
   char buf[65536];
@@ -116,21 +98,21 @@ void register_udp_send(CLI::App* udp, action& chosen) {
   d->add_flag("-e,--escapes", a->escapes, "decode \\r \\n \\t \\0 \\\\ \\xNN in MESSAGE");
   add_duration(d, "--timeout", a->opt.timeout, "wait this long for a reply (exit 4 after the last retry); load mode: per echo");
   d->add_option("--retries", a->retries, "resend this many times when no reply comes within --timeout (0-1000)")
-      ->check(udp_whole(0, 1000, "N 0-1000"))
+      ->check(whole(0, 1000, "N 0-1000"))
       ->capture_default_str();
   d->add_option("--count", a->count, "datagrams to send (load mode: total over all sockets)")
-      ->check(udp_whole(1, std::numeric_limits<std::uint64_t>::max(), "N>=1"))
+      ->check(whole(1, std::numeric_limits<std::uint64_t>::max(), "N>=1"))
       ->capture_default_str();
   d->add_flag("--wait-all", a->opt.wait_all, "send all --count datagrams at once and print every reply until --timeout");
   d->add_option("--connections", a->connections, "load mode: concurrent sockets (1-10000)")
-      ->check(udp_whole(1, 10000, "N 1-10000"))
+      ->check(whole(1, 10000, "N 1-10000"))
       ->capture_default_str();
   core::load_options defaults;
   a->opt.load = defaults;  // holds --duration until the callback decides whether this is load mode
   add_duration(d, "--duration", a->opt.load->duration, "load mode: run for this long (instead of --count)");
   add_size(d, "--size", a->size, "load mode: bytes per datagram (1 B to 65,507 B)");
   d->add_option("--threads", a->threads, "load mode: io threads (1-256)")
-      ->check(udp_whole(1, 256, "N 1-256"))
+      ->check(whole(1, 256, "N 1-256"))
       ->capture_default_str();
   d->callback([a, &chosen, d] {
     auto o = a->opt;

@@ -1,6 +1,216 @@
-// Placeholder until the udp_file group lands: registers nothing.
+// `netlab udp-file serve` and `netlab udp-file fetch`: flags, validation, and the call into
+// lib/netlab/tftp.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
 #include "cli.hpp"
+#include "netlab/tftp/client.hpp"
+#include "netlab/tftp/server.hpp"
 
 namespace netlab::cli {
-void register_udp_file(CLI::App&, action&) {}
+namespace {
+
+// Flags shared by serve and fetch: the teaching aids and the protocol choice.
+struct common_args {
+  double loss = 0, dup = 0, reorder = 0;
+  std::uint64_t seed = 1;
+  std::string protocol = "tftp";
+};
+
+const CLI::Validator probability(
+    [](std::string& s) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0') return "'" + s + "' is not a number (give a probability such as 0.05)";
+      if (!(v >= 0.0 && v <= 1.0)) return "'" + s + "' is not between 0 and 1 (0.05 = 5%)";
+      return {};
+    },
+    "P 0-1", "probability");
+
+void add_common(CLI::App* c, common_args& a) {
+  c->add_option("--simulate-loss", a.loss, "drop this fraction of outgoing packets (teaching aid), e.g. 0.05")
+      ->check(probability)->capture_default_str();
+  c->add_option("--simulate-dup", a.dup, "send this fraction of outgoing packets twice")->check(probability)->capture_default_str();
+  c->add_option("--simulate-reorder", a.reorder, "delay this fraction of outgoing packets behind the next one")
+      ->check(probability)->capture_default_str();
+  c->add_option("--seed", a.seed, "seed of the simulated faults (same seed, same faults)")
+      ->check(whole(0, UINT64_MAX, "N"))->capture_default_str();
+  c->add_option("--protocol", a.protocol,
+                "tftp (reliable, standard) or raw (the lesson's unacknowledged 512-byte stream, to compare)")
+      ->check(CLI::IsMember({"tftp", "raw"}))->capture_default_str();
+}
+
+tftp::fault_options faults_of(const common_args& a) {
+  if (a.loss + a.dup + a.reorder > 1.0) usage_error("--simulate-loss + --simulate-dup + --simulate-reorder must not exceed 1");
+  tftp::fault_options f;
+  f.loss = a.loss;
+  f.dup = a.dup;
+  f.reorder = a.reorder;
+  f.seed = a.seed;
+  return f;
+}
+
+tftp::protocol protocol_of(const common_args& a) { return a.protocol == "raw" ? tftp::protocol::raw : tftp::protocol::tftp; }
+
+struct serve_args {
+  tftp::serve_options opt;
+  common_args common;
+  std::uint64_t max_blksize = tftp::max_blksize;
+  std::uint64_t max_windowsize = 64;
+  std::uint64_t retries = 5;
+};
+
+void register_serve(CLI::App* g, action& chosen) {
+  auto a = std::make_shared<serve_args>();
+  auto* s = g->add_subcommand("serve", "serve files over TFTP (RFC 1350 + options), one port per transfer");
+  s->footer(
+      "Serves regular files under --root; '..', paths outside the root and symlinks leading out get ERROR 2,\n"
+      "missing files ERROR 1. Read-only unless --allow-upload (new files only; written to a temporary name and\n"
+      "renamed when complete). Options understood: blksize, tsize, timeout, utimeout, windowsize.\n"
+      "Prints 'listening tftp ADDRESS:PORT' once bound; SIGINT/SIGTERM let running transfers finish for a few\n"
+      "seconds, then abort them with an ERROR (exit 0).\n"
+      "Examples:\n"
+      "  netlab udp-file serve --root /srv/files\n"
+      "  tftp -m binary 127.0.0.1 6969 -c get photo.jpg        (tftp-hpa)\n"
+      "  curl -o photo.jpg tftp://127.0.0.1:6969/photo.jpg");
+  add_endpoint(s, "-l,--listen", a->opt.listen,
+               "address to listen on: HOST:PORT, :PORT (all interfaces), [::1]:PORT; port 0 = any free port (69 needs root)",
+               6969);
+  s->add_option("-r,--root", a->opt.root, "directory to serve")->capture_default_str();
+  s->add_flag("--allow-upload", a->opt.allow_upload, "accept uploads (WRQ) of new files");
+  s->add_flag("--allow-overwrite", a->opt.allow_overwrite, "uploads may replace existing files (needs --allow-upload)");
+  s->add_option("--max-transfers", a->opt.max_transfers, "concurrent transfers; more get ERROR 0 'busy'")
+      ->check(whole(1, 100000, "N 1-100000"))->capture_default_str();
+  s->add_option("--max-blksize", a->max_blksize, "largest blksize granted (8-65464)")
+      ->check(whole(8, tftp::max_blksize, "N 8-65464"))->capture_default_str();
+  s->add_option("--max-windowsize", a->max_windowsize, "largest windowsize granted (1-65535)")
+      ->check(whole(1, tftp::max_windowsize, "N 1-65535"))->capture_default_str();
+  add_duration(s, "--timeout", a->opt.limits.default_timeout,
+               "retransmission timeout when the client does not negotiate one");
+  s->add_option("--retries", a->retries, "timeouts in a row before a transfer is abandoned (0-100)")
+      ->check(whole(0, 100, "N 0-100"))->capture_default_str();
+  add_common(s, a->common);
+  add_threads(s, a->opt.threads);
+  s->callback([a, &chosen] {
+    auto o = a->opt;
+    if (o.allow_overwrite && !o.allow_upload) usage_error("--allow-overwrite needs --allow-upload");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(o.root, ec))
+      usage_error("--root " + o.root + " is not a directory (give the directory to serve, e.g. --root .)");
+    if (o.limits.default_timeout.count() < 10) usage_error("--timeout must be at least 10ms");
+    o.limits.max_blksize = static_cast<std::size_t>(a->max_blksize);
+    o.limits.max_windowsize = static_cast<unsigned>(a->max_windowsize);
+    o.limits.retries = static_cast<unsigned>(a->retries);
+    o.faults = faults_of(a->common);
+    o.proto = protocol_of(a->common);
+    chosen.command = "udp-file serve";
+    chosen.threads = o.threads;
+    chosen.options = o;
+    chosen.run = [o](context& c) { return tftp::serve(o, c.rt, c.out); };
+  });
+}
+
+struct fetch_args {
+  tftp::fetch_options opt;
+  common_args common;
+  std::string target;
+  std::string blksize = "auto";
+  std::string windowsize = "auto";
+  std::string mode = "octet";
+  std::uint64_t retries = 5;
+  bool progress = false;
+  bool no_progress = false;
+};
+
+// "auto" or a whole number in [lo, hi] (0 = auto in the options).
+std::size_t auto_or_number(const std::string& flag, const std::string& v, std::uint64_t lo, std::uint64_t hi) {
+  if (v == "auto") return 0;
+  char* end = nullptr;
+  const auto n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || v[0] == '-' || n < lo || n > hi)
+    usage_error(flag + " '" + v + "' must be 'auto' or a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return static_cast<std::size_t>(n);
+}
+
+void register_fetch(CLI::App* g, action& chosen) {
+  auto a = std::make_shared<fetch_args>();
+  a->opt.wish.blksize = 0;
+  a->opt.wish.windowsize = 0;
+  a->opt.wish.timeout = std::chrono::milliseconds(50);
+  auto* f = g->add_subcommand("fetch", "download a file from a TFTP server (options, windows, fallback to RFC 1350)");
+  f->footer(
+      "Writes to OUT.part and renames it to OUT when complete; on any failure the partial file is removed\n"
+      "(--keep-partial keeps OUT.part) and the exit code says why: 4 timeout, 5 server ERROR, 6 local file.\n"
+      "Defaults are for speed on a LAN: --blksize auto = the path MTU less the headers (1468 on Ethernet,\n"
+      "65464 on loopback), --windowsize auto = up to 16 blocks that fit the socket's receive buffer,\n"
+      "tsize for the progress bar, and a 50ms retransmission timeout (sent as 'utimeout').\n"
+      "--blksize 512 --windowsize 1 gives plain RFC 1350 behaviour; a server that ignores options gets it too.\n"
+      "Examples:\n"
+      "  netlab udp-file fetch 127.0.0.1:6969 photo.jpg --sha256\n"
+      "  netlab udp-file fetch 127.0.0.1:6969 big.iso -o - | sha256sum\n"
+      "  netlab udp-file fetch 127.0.0.1:6969 photo.jpg --simulate-loss 0.2 --seed 7 -v");
+  f->add_option("server", a->target, "HOST:PORT of the TFTP server ([::1]:PORT for IPv6)")->required()->check(host_port);
+  f->add_option("remote", a->opt.remote, "file name on the server (relative to its root)")->required();
+  f->add_option("-o,--output", a->opt.output, "where to write: a file name, or - for stdout (default: REMOTE's base name)");
+  f->add_flag("-f,--force", a->opt.force, "replace OUT (and a leftover OUT.part) if it exists");
+  f->add_flag("--keep-partial", a->opt.keep_partial, "keep OUT.part when the transfer fails");
+  f->add_flag("--sha256", a->opt.sha256, "print the SHA-256 of what was received");
+  f->add_option("--blksize", a->blksize, "block size to ask for: auto or 8-65464")->capture_default_str();
+  f->add_option("--windowsize", a->windowsize, "blocks per acknowledgement (RFC 7440): auto or 1-65535")->capture_default_str();
+  add_duration(f, "--timeout", a->opt.wish.timeout, "retransmission timeout (doubles on each retry in a row)");
+  f->add_option("--retries", a->retries, "timeouts in a row before giving up (0-100)")
+      ->check(whole(0, 100, "N 0-100"))->capture_default_str();
+  f->add_flag("--no-options", [a](std::int64_t) { a->opt.wish.options = false; }, "send no TFTP options at all (pure RFC 1350)");
+  f->add_option("--mode", a->mode, "transfer mode: octet (bytes as they are) or netascii (text, CR LF on the wire)")
+      ->check(CLI::IsMember({"octet", "netascii"}))->capture_default_str();
+  f->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
+  f->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
+  add_duration(f, "--idle", a->opt.raw_idle, "raw protocol: the stream is over after this much silence");
+  add_common(f, a->common);
+  f->callback([a, &chosen] {
+    auto o = a->opt;
+    o.server = *core::parse_endpoint(a->target).value;
+    if (o.server.host.empty()) usage_error("server '" + a->target + "' has no host (e.g. 127.0.0.1" + a->target + ")");
+    if (o.remote.empty()) usage_error("REMOTE is empty: give the file name on the server");
+    if (o.output.empty()) {
+      const auto base = std::filesystem::path(o.remote).filename().string();
+      if (base.empty() || base == "." || base == "..")
+        usage_error("cannot name the output after '" + o.remote + "': give -o FILE");
+      o.output = base;
+    }
+    o.wish.blksize = auto_or_number("--blksize", a->blksize, 8, tftp::max_blksize);
+    o.wish.windowsize = static_cast<unsigned>(auto_or_number("--windowsize", a->windowsize, 1, tftp::max_windowsize));
+    if (!o.wish.options) {
+      if (o.wish.blksize == 0) o.wish.blksize = 512;
+      if (o.wish.windowsize == 0) o.wish.windowsize = 1;
+      if (o.wish.blksize != 512 || o.wish.windowsize != 1) usage_error("--no-options cannot be combined with --blksize/--windowsize");
+      o.wish.tsize = false;
+    }
+    if (o.wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
+    if (a->progress && a->no_progress) usage_error("--progress and --no-progress contradict each other");
+    o.wish.retries = static_cast<unsigned>(a->retries);
+    o.netascii = a->mode == "netascii";
+    o.faults = faults_of(a->common);
+    o.proto = protocol_of(a->common);
+    const bool force_progress = a->progress, no_progress = a->no_progress;
+    chosen.command = "udp-file fetch";
+    chosen.threads = 1;
+    chosen.options = o;
+    chosen.run = [o, force_progress, no_progress](context& c) mutable {
+      o.progress = force_progress || (!no_progress && !c.g.quiet && ::isatty(2) == 1);
+      return tftp::fetch(o, c.rt, c.out);
+    };
+  });
+}
+
+}  // namespace
+
+void register_udp_file(CLI::App& app, action& chosen) {
+  auto* g = app.add_subcommand("udp-file", "reliable file transfer over UDP: a TFTP server and client")->require_subcommand(1);
+  register_serve(g, chosen);
+  register_fetch(g, chosen);
+}
+
 }  // namespace netlab::cli

@@ -1,0 +1,408 @@
+#include "netlab/tftp/client.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <asio/ip/udp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "netlab/core/log.hpp"
+#include "netlab/core/net.hpp"
+#include "netlab/tftp/raw.hpp"
+#include "netlab/tftp/transfer.hpp"
+
+namespace netlab::tftp {
+namespace {
+
+using asio::ip::udp;
+namespace fs = std::filesystem;
+using clock = std::chrono::steady_clock;
+
+constexpr int receive_buffer = 8 << 20;
+
+// Asks for a large receive buffer: SO_RCVBUFFORCE when privileged, else up to net.core.rmem_max.
+// Returns what the kernel granted (Linux reports twice the payload it accounts).
+int grow_receive_buffer(udp::socket& s) {
+  const int fd = s.native_handle();
+  int want = receive_buffer;
+#ifdef SO_RCVBUFFORCE
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+#endif
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+  int got = 0;
+  socklen_t len = sizeof got;
+  ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+  return got;
+}
+
+// The path MTU towards `to` (from the route: no packet is sent), or 0 when the system cannot tell.
+int path_mtu(const udp::endpoint& to) {
+  asio::io_context io;
+  udp::socket s(io);
+  std::error_code ec;
+  s.open(to.protocol(), ec);
+  if (!ec) s.connect(to, ec);
+  if (ec) return 0;
+  int mtu = 0;
+  socklen_t len = sizeof mtu;
+#if defined(IP_MTU) && defined(IPV6_MTU)
+  if (to.address().is_v6()) ::getsockopt(s.native_handle(), IPPROTO_IPV6, IPV6_MTU, &mtu, &len);
+  else ::getsockopt(s.native_handle(), IPPROTO_IP, IP_MTU, &mtu, &len);
+#endif
+  return mtu;
+}
+
+std::string hint_for_error(std::uint16_t code) {
+  switch (static_cast<error_code>(code)) {
+    case error_code::file_not_found: return "check the name: it is relative to the server's root directory";
+    case error_code::access_violation: return "the server refuses this path (outside its root, unreadable, or not a regular file)";
+    case error_code::disk_full: return "the server's disk is full";
+    case error_code::illegal_operation: return "the server rejected the request as malformed";
+    case error_code::file_exists: return "the file exists on the server";
+    case error_code::option_refused: return "the server refused the options: try --no-options";
+    default: return "the server gave up on this transfer";
+  }
+}
+
+std::string human_rate(double bytes_per_s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f MB/s", bytes_per_s / 1e6);
+  return b;
+}
+
+class fetcher : public std::enable_shared_from_this<fetcher> {
+public:
+  fetcher(const fetch_options& opt, core::runtime& rt, core::reporter& out)
+      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), timer_(strand_),
+        progress_timer_(strand_), buf_(max_packet + 1) {}
+
+  core::outcome prepare() {
+    // Local checks first: a fetch that cannot store its result should not bother the server.
+    const bool to_stdout = opt_.output == "-";
+    sink::options so;
+    so.target = opt_.output;
+    so.sha256 = opt_.sha256;
+    so.netascii = opt_.netascii;
+    so.keep_partial = opt_.keep_partial;
+    so.overwrite = opt_.force;
+    if (!to_stdout) {
+      std::error_code ec;
+      const auto st = fs::status(opt_.output, ec);
+      if (fs::is_directory(st))
+        return core::outcome::fail(exit_code::local_io, "output " + opt_.output + " is a directory", "give a file name with -o");
+      if (fs::exists(st) && !opt_.force)
+        return core::outcome::fail(exit_code::local_io, "output " + opt_.output + " exists", "use --force to replace it, or -o another name");
+      so.temporary = opt_.output + ".part";
+      if (fs::exists(so.temporary, ec)) {
+        if (!opt_.force)
+          return core::outcome::fail(exit_code::local_io, so.temporary.string() + " exists (left by an earlier fetch?)",
+                                     "remove it, or use --force");
+        fs::remove(so.temporary, ec);
+      }
+    }
+    std::error_code ec;
+    dst_ = sink::create(so, ec);
+    if (!dst_)
+      return core::outcome::fail(exit_code::local_io, "create " + (so.temporary.empty() ? opt_.output : so.temporary.string()) + ": " + ec.message(),
+                                 "check the directory exists and is writable");
+
+    auto eps = core::resolve_udp(opt_.server, false, ec);
+    const std::string name = opt_.server.to_string();
+    if (ec || eps.empty())
+      return core::outcome::fail(exit_code::network, "resolve " + name + ": " + (ec ? ec.message() : "no address"), "check the host name");
+    server_ = *eps.begin();
+    sock_.open(server_.protocol(), ec);
+    if (ec) return core::outcome::fail(ec, "socket", core::hint_for(ec));
+    rcvbuf_ = grow_receive_buffer(sock_);
+
+    wish_ = opt_.wish;
+    if (wish_.blksize == 0) {
+      const int mtu = path_mtu(server_);
+      wish_.blksize = mtu > 0 ? blksize_for_mtu(mtu, server_.address().is_v6()) : 1428;
+    }
+    if (wish_.windowsize == 0) wish_.windowsize = windowsize_for_buffer(rcvbuf_, wish_.blksize, 16);
+    return core::outcome::success();
+  }
+
+  void start() {
+    rt_.on_signal([self = shared_from_this()](int) {
+      asio::post(self->strand_, [self] { self->interrupt(); });
+    });
+    asio::post(strand_, [self = shared_from_this()] {
+      self->send_request();
+      self->receive_first();
+    });
+  }
+
+  const core::outcome& result() const { return result_; }
+
+private:
+  void send_request() {
+    request r;
+    r.op = opcode::rrq;
+    r.filename = opt_.remote;
+    r.mode = opt_.netascii ? "netascii" : "octet";
+    if (with_options_) r.options = request_options(wish_);
+    auto bytes = encode(r);
+    auto& log = core::log();
+    if (log.should_log(spdlog::level::trace)) log.trace("send {}", describe(parse(bytes.data(), bytes.size())));
+    std::error_code ec;
+    sock_.send_to(asio::buffer(bytes), server_, 0, ec);
+    if (ec) return finalize(core::outcome::fail(ec, "send to " + core::to_string(server_), core::hint_for(ec)), {});
+    timer_.expires_after(wish_.timeout * (1u << std::min(tries_, 4u)));
+    timer_.async_wait([self = shared_from_this()](std::error_code e) {
+      if (!e) self->on_request_timeout();
+    });
+  }
+
+  void on_request_timeout() {
+    if (done_ || xfer_) return;
+    if (++tries_ > wish_.retries) {
+      std::error_code ec;
+      sock_.close(ec);
+      return finalize(core::outcome::fail(exit_code::timeout,
+                                          "no answer from " + core::to_string(server_) + " after " + std::to_string(tries_) + " request(s)",
+                                          "is a TFTP server running there? (netlab udp-file serve, or tftpd on port 69)"),
+                      {});
+    }
+    core::log().info("no answer within {}: sending the request again ({}/{})", core::format_duration(wish_.timeout * (1u << std::min(tries_ - 1, 4u))),
+                     tries_, wish_.retries);
+    send_request();
+  }
+
+  void receive_first() {
+    sock_.async_receive_from(asio::buffer(buf_), from_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      self->on_first(ec, n);
+    });
+  }
+
+  void on_first(std::error_code ec, std::size_t n) {
+    if (done_ || xfer_) return;
+    if (ec == asio::error::connection_refused) {
+      timer_.cancel();
+      return finalize(core::outcome::fail(exit_code::network, "request to " + core::to_string(server_) + ": Connection refused",
+                                          "nothing listens on that UDP port (ICMP port unreachable): is the server running?"),
+                      {});
+    }
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      timer_.cancel();
+      return finalize(core::outcome::fail(ec, "receive from " + core::to_string(server_), core::hint_for(ec)), {});
+    }
+    auto& log = core::log();
+    if (from_.address() != server_.address()) {
+      log.debug("ignored a datagram from {} (not the server)", core::to_string(from_));
+      return receive_first();
+    }
+    auto pk = parse(buf_.data(), n);
+    if (log.should_log(spdlog::level::trace)) log.trace("recv {}", describe(pk));
+    if (auto* e = std::get_if<error>(&pk)) {
+      if (e->code == static_cast<std::uint16_t>(error_code::option_refused) && with_options_) {
+        log.info("the server refused the options (ERROR 8): asking again without options");
+        with_options_ = false;
+        timer_.cancel();
+        send_request();
+        return receive_first();
+      }
+      timer_.cancel();
+      return finalize(core::outcome::fail(exit_code::protocol,
+                                          "server error " + std::to_string(e->code) + ": " + (e->message.empty() ? "(no message)" : e->message),
+                                          hint_for_error(e->code)),
+                      {});
+    }
+    transfer::setup s;
+    s.sending = false;
+    s.faults = opt_.faults;
+    s.label = opt_.remote;
+    std::vector<std::uint8_t> first;
+    if (auto* o = std::get_if<oack>(&pk)) {
+      auto ans = accept_oack(*o, wish_);
+      if (!ans.error.empty()) {
+        auto bytes = encode(error{static_cast<std::uint16_t>(error_code::option_refused), ans.error});
+        std::error_code ignored;
+        sock_.send_to(asio::buffer(bytes), from_, 0, ignored);
+        timer_.cancel();
+        return finalize(core::outcome::fail(exit_code::protocol, "bad OACK: " + ans.error, "the server breaks RFC 2347; try --no-options"), {});
+      }
+      s.settings = ans.settings;
+      tsize_ = ans.tsize;
+      s.preamble = encode(ack{0});
+    } else if (auto* d = std::get_if<data>(&pk); d && d->block == 1) {
+      s.settings = rfc1350_settings(wish_);  // the server ignored our options: plain RFC 1350
+      if (with_options_ && opt_.wish.options) log.debug("the server ignored the options: RFC 1350 transfer (512-byte blocks, window 1)");
+      first.assign(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+    } else {
+      log.debug("ignored {} while waiting for the server's answer", describe(pk));
+      return receive_first();
+    }
+    timer_.cancel();
+    sock_.connect(from_, ec);  // the server's transfer ID: from now on the kernel filters other senders
+    if (ec) return finalize(core::outcome::fail(ec, "connect " + core::to_string(from_), core::hint_for(ec)), {});
+    s.dst = std::move(dst_);
+    settings_ = s.settings;
+    log.debug("transfer from {}: blksize {}, windowsize {}, timeout {}{}", core::to_string(from_), settings_.blksize,
+              settings_.windowsize, core::format_duration(settings_.timeout),
+              tsize_ ? ", tsize " + std::to_string(*tsize_) : std::string());
+    xfer_ = std::make_shared<transfer>(std::move(sock_), strand_, std::move(s),
+                                       [self = shared_from_this()](const core::outcome& o, const transfer_stats& st) {
+                                         self->finalize(o, st);
+                                       });
+    xfer_->start(first.empty() ? nullptr : &first);
+    if (opt_.progress) tick();
+  }
+
+  void tick() {
+    progress_timer_.expires_after(std::chrono::milliseconds(200));
+    progress_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (ec || self->done_) return;
+      self->draw();
+      self->tick();
+    });
+  }
+
+  void draw() {
+    const auto& st = xfer_->stats();
+    const double secs = std::chrono::duration<double>(clock::now() - st.started).count();
+    const double rate = secs > 0 ? static_cast<double>(st.bytes) / secs : 0;
+    char line[160];
+    if (tsize_ && *tsize_ > 0) {
+      const double pct = 100.0 * static_cast<double>(st.bytes) / static_cast<double>(*tsize_);
+      const double eta = rate > 0 ? static_cast<double>(*tsize_ - std::min(*tsize_, st.bytes)) / rate : 0;
+      const int width = 24;
+      const int fill = static_cast<int>(pct / 100.0 * width);
+      std::string bar(static_cast<std::size_t>(std::clamp(fill, 0, width)), '#');
+      bar.resize(width, '.');
+      std::snprintf(line, sizeof line, "\r[%s] %5.1f%%  %s / %s  %s  ETA %ds  retrans %llu\033[K", bar.c_str(), pct,
+                    core::human_bytes(st.bytes).c_str(), core::human_bytes(*tsize_).c_str(), human_rate(rate).c_str(),
+                    static_cast<int>(eta + 0.5), static_cast<unsigned long long>(st.retransmissions));
+    } else {
+      std::snprintf(line, sizeof line, "\r%s  %s  retrans %llu\033[K", core::human_bytes(st.bytes).c_str(),
+                    human_rate(rate).c_str(), static_cast<unsigned long long>(st.retransmissions));
+    }
+    std::fputs(line, stderr);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+
+  void interrupt() {
+    if (done_) return;
+    if (xfer_) {
+      xfer_->abort(error_code::not_defined, "client interrupted", core::outcome::fail(exit_code::interrupted, "interrupted"));
+      return;
+    }
+    timer_.cancel();
+    std::error_code ec;
+    sock_.close(ec);
+    finalize(core::outcome::fail(exit_code::interrupted, "interrupted"), {});
+  }
+
+  void finalize(const core::outcome& o, const transfer_stats& st) {
+    if (done_) return;
+    done_ = true;
+    progress_timer_.cancel();
+    timer_.cancel();
+    if (drawn_) {
+      std::fputs("\r\033[K", stderr);
+      std::fflush(stderr);
+    }
+    result_ = o;
+    if (!o.ok()) {
+      if (opt_.keep_partial && opt_.output != "-")
+        result_.what += " (partial data kept in " + opt_.output + ".part)";
+      dst_.reset();
+      xfer_.reset();
+      rt_.release();
+      return;
+    }
+    const double secs = st.seconds();
+    const double rate = secs > 0 ? static_cast<double>(st.bytes) / secs : 0;
+    std::string digest;
+    if (auto* d = xfer_->destination()) digest = d->sha256();
+    const bool to_stdout = opt_.output == "-";
+    nlohmann::json j{{"event", "fetched"},
+                     {"server", core::to_string(server_)},
+                     {"remote", opt_.remote},
+                     {"output", opt_.output},
+                     {"bytes", st.bytes},
+                     {"seconds", secs},
+                     {"mb_per_s", rate / 1e6},
+                     {"blksize", settings_.blksize},
+                     {"windowsize", settings_.windowsize},
+                     {"retransmissions", st.retransmissions},
+                     {"timeouts", st.timeouts},
+                     {"simulated_losses", st.dropped}};
+    if (tsize_) j["tsize"] = *tsize_;
+    if (!digest.empty()) j["sha256"] = digest;
+    char text[400];
+    std::snprintf(text, sizeof text, "fetched %s -> %s: %llu bytes in %.3f s (%s), blksize %zu, windowsize %u, %llu retransmission(s)",
+                  opt_.remote.c_str(), to_stdout ? "stdout" : opt_.output.c_str(), static_cast<unsigned long long>(st.bytes), secs,
+                  human_rate(rate).c_str(), settings_.blksize, settings_.windowsize,
+                  static_cast<unsigned long long>(st.retransmissions));
+    std::string line = text;
+    if (!digest.empty()) line += "\n" + digest + "  " + (to_stdout ? std::string("-") : opt_.output);
+    if (to_stdout) {
+      // stdout carries the file: the summary goes to stderr.
+      std::fprintf(stderr, "%s\n", out_.json() ? core::reporter::dump(j).c_str() : line.c_str());
+    } else {
+      out_.result(j, line);
+    }
+    xfer_.reset();
+    rt_.release();
+  }
+
+  fetch_options opt_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  transfer::strand_type strand_;
+  udp::socket sock_;
+  asio::steady_timer timer_;
+  asio::steady_timer progress_timer_;
+  std::vector<std::uint8_t> buf_;
+  udp::endpoint server_;
+  udp::endpoint from_;
+  client_wish wish_;
+  transfer_settings settings_;
+  std::optional<std::uint64_t> tsize_;
+  std::unique_ptr<sink> dst_;
+  std::shared_ptr<transfer> xfer_;
+  core::outcome result_;
+  int rcvbuf_ = 0;
+  unsigned tries_ = 0;
+  bool with_options_ = true;
+  bool done_ = false;
+  bool drawn_ = false;
+};
+
+}  // namespace
+
+std::size_t blksize_for_mtu(int mtu, bool ipv6) noexcept {
+  const long b = static_cast<long>(mtu) - (ipv6 ? 40 : 20) - 8 - 4;
+  return static_cast<std::size_t>(std::clamp<long>(b, 512, static_cast<long>(max_blksize)));
+}
+
+unsigned windowsize_for_buffer(int rcvbuf, std::size_t blksize, unsigned cap) noexcept {
+  // Linux reports twice what it accounts; a datagram costs its size plus ~1 KiB of skb overhead.
+  // Keep a window within half the buffer so a burst from the sender is not dropped.
+  const std::size_t per = blksize + 1024;
+  const std::size_t w = static_cast<std::size_t>(std::max(rcvbuf, 0)) / 2 / 2 / per;
+  return static_cast<unsigned>(std::clamp<std::size_t>(w, 1, cap));
+}
+
+core::outcome fetch(const fetch_options& opt, core::runtime& rt, core::reporter& out) {
+  if (opt.proto == protocol::raw) return fetch_raw(opt, rt, out);
+  auto f = std::make_shared<fetcher>(opt, rt, out);
+  auto r = f->prepare();
+  if (!r.ok()) return r;
+  f->start();
+  rt.run();
+  return f->result();
+}
+
+}  // namespace netlab::tftp

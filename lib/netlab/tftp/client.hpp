@@ -1,0 +1,46 @@
+#pragma once
+/// `netlab udp-file fetch`: a TFTP client (RRQ with options, RFC 1350 fallback) that writes to
+/// OUT.part and renames on success, or streams to stdout.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "netlab/core/endpoint.hpp"
+#include "netlab/core/error.hpp"
+#include "netlab/core/report.hpp"
+#include "netlab/core/runtime.hpp"
+#include "netlab/tftp/fault.hpp"
+#include "netlab/tftp/negotiate.hpp"
+#include "netlab/tftp/server.hpp"
+
+namespace netlab::tftp {
+
+/// Options of `udp-file fetch`.
+struct fetch_options {
+  core::endpoint server{"127.0.0.1", 6969};
+  std::string remote;                  ///< file name as the server knows it
+  std::string output;                  ///< local path, "-" = stdout
+  client_wish wish;                    ///< blksize 0 = from the path MTU; windowsize 0 = from the socket buffer
+  bool netascii = false;               ///< mode netascii instead of octet
+  bool force = false;                  ///< replace an existing output file
+  bool keep_partial = false;           ///< keep OUT.part after a failure
+  bool sha256 = false;                 ///< print the digest of what was received
+  bool progress = false;               ///< draw a progress bar on stderr (the caller checks it is a terminal)
+  fault_options faults;
+  protocol proto = protocol::tftp;
+  std::chrono::milliseconds raw_idle{1000};  ///< raw mode: the stream is over after this much silence
+};
+
+/// Fetches the file; prints a summary (and the digest) through `out`. Exit codes: server ERROR 5,
+/// timeout 4, network 3, local file 6, interrupted 130. Never leaves a partial file under OUT.
+core::outcome fetch(const fetch_options& opt, core::runtime& rt, core::reporter& out);
+
+/// The block size for a path MTU (IPv4/IPv6 header, UDP header and TFTP header removed), clamped
+/// to [512, 65464].
+std::size_t blksize_for_mtu(int mtu, bool ipv6) noexcept;
+
+/// The window that fits `rcvbuf` bytes of receive buffer at `blksize` (kernel overhead included),
+/// clamped to [1, cap].
+unsigned windowsize_for_buffer(int rcvbuf, std::size_t blksize, unsigned cap) noexcept;
+
+}  // namespace netlab::tftp

@@ -1,0 +1,345 @@
+#include "netlab/tftp/files.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+namespace netlab::tftp {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t read_block = 4 << 20;   // bytes per pread (covers several windows)
+constexpr std::size_t write_block = 1 << 20;  // bytes per write
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+resolved_path refuse(error_code code, std::string why) {
+  resolved_path r;
+  r.refusal = code;
+  r.reason = std::move(why);
+  return r;
+}
+
+bool under(const fs::path& p, const fs::path& root) {
+  auto r = root.begin(), i = p.begin();
+  for (; r != root.end(); ++r, ++i) {
+    if (r->empty()) continue;  // trailing separator of the root
+    if (i == p.end() || *i != *r) return false;
+  }
+  return true;
+}
+
+std::string hex(const unsigned char* p, unsigned n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 2);
+  for (unsigned i = 0; i < n; ++i) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+resolved_path resolve(const fs::path& root_in, const std::string& name, bool write, bool overwrite) {
+  if (name.empty()) return refuse(error_code::file_not_found, "empty file name");
+  std::error_code ec;
+  const fs::path root = fs::canonical(root_in, ec);
+  if (ec) return refuse(error_code::not_defined, "root " + root_in.string() + ": " + ec.message());
+  fs::path asked(name);
+  for (const auto& part : asked)
+    if (part == "..") return refuse(error_code::access_violation, "'..' in path");
+  fs::path full = asked.is_absolute() ? asked.lexically_normal() : (root / asked).lexically_normal();
+  if (!under(full, root)) return refuse(error_code::access_violation, "path outside the served root");
+  // Resolve symlinks: what exists must stay under the root.
+  fs::path real = fs::weakly_canonical(full, ec);
+  if (ec) return refuse(error_code::access_violation, "cannot resolve path: " + ec.message());
+  if (!under(real, root)) return refuse(error_code::access_violation, "symlink leads outside the served root");
+  const auto st = fs::status(real, ec);
+  resolved_path r;
+  r.path = real;
+  if (!write) {
+    if (!fs::exists(st)) return refuse(error_code::file_not_found, "no such file");
+    if (!fs::is_regular_file(st)) return refuse(error_code::access_violation, "not a regular file");
+    if (::access(real.c_str(), R_OK) != 0) return refuse(error_code::access_violation, "not readable");
+    return r;
+  }
+  if (fs::exists(st)) {
+    if (!fs::is_regular_file(st)) return refuse(error_code::access_violation, "not a regular file");
+    if (!overwrite) return refuse(error_code::file_exists, "file exists (the server allows no overwrite)");
+  }
+  const auto dir = fs::status(real.parent_path(), ec);
+  if (!fs::is_directory(dir)) return refuse(error_code::file_not_found, "no such directory");
+  return r;
+}
+
+// ---- source -------------------------------------------------------------------------------------
+
+std::unique_ptr<source> source::open(const fs::path& path, bool netascii, std::error_code& ec) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ec = last_error();
+    return nullptr;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ec = ::fstat(fd, &st) != 0 ? last_error() : std::make_error_code(std::errc::invalid_argument);
+    ::close(fd);
+    return nullptr;
+  }
+  std::unique_ptr<source> s(new source);
+  s->size_ = static_cast<std::uint64_t>(st.st_size);
+  if (!netascii) {
+    s->fd_ = fd;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return s;
+  }
+  std::vector<std::uint8_t> raw(static_cast<std::size_t>(s->size_));
+  std::size_t got = 0;
+  while (got < raw.size()) {
+    const auto n = ::pread(fd, raw.data() + got, raw.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ec = n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
+      ::close(fd);
+      return nullptr;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return from_bytes(netascii_encode(raw.data(), raw.size()));
+}
+
+std::unique_ptr<source> source::from_bytes(std::vector<std::uint8_t> bytes) {
+  std::unique_ptr<source> s(new source);
+  s->size_ = bytes.size();
+  s->len_ = bytes.size();
+  s->buf_ = std::move(bytes);
+  s->memory_ = true;
+  return s;
+}
+
+source::~source() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool source::ensure(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
+  hi = std::min(hi, size_);
+  if (memory_ || (lo >= base_ && hi <= base_ + len_)) return true;
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::uint64_t>(read_block, hi - lo), size_ - lo));
+  if (buf_.size() < want) buf_.resize(want);
+  std::size_t got = 0;
+  while (got < want) {
+    const auto n = ::pread(fd_, buf_.data() + got, want - got, static_cast<off_t>(lo + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ec = last_error();
+      len_ = 0;
+      return false;
+    }
+    if (n == 0) {  // the file shrank under us
+      ec = std::make_error_code(std::errc::io_error);
+      len_ = 0;
+      return false;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  base_ = lo;
+  len_ = got;
+  return true;
+}
+
+// ---- sink ---------------------------------------------------------------------------------------
+
+std::unique_ptr<sink> sink::create(const options& o, std::error_code& ec) {
+  std::unique_ptr<sink> s(new sink);
+  s->o_ = o;
+  s->buf_.reserve(write_block);
+  if (o.target == "-") {
+    s->stdout_ = true;
+    s->fd_ = STDOUT_FILENO;
+  } else {
+    const fs::path& p = o.temporary.empty() ? o.target : o.temporary;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+    flags |= o.temporary.empty() ? O_TRUNC : O_EXCL;
+    s->fd_ = ::open(p.c_str(), flags, 0644);
+    if (s->fd_ < 0) {
+      ec = last_error();
+      return nullptr;
+    }
+  }
+  if (o.sha256) {
+    auto* md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+    s->md_ = md;
+  }
+  return s;
+}
+
+sink::~sink() {
+  abandon();
+  if (md_) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md_));
+}
+
+bool sink::put(const std::uint8_t* p, std::size_t n, std::error_code& ec) {
+  if (md_) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(md_), p, n);
+  written_ += n;
+  if (buf_.empty() && n >= write_block) {  // large writes go straight to the file
+    while (n > 0) {
+      const auto w = ::write(fd_, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        ec = last_error();
+        return false;
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    return true;
+  }
+  buf_.insert(buf_.end(), p, p + n);
+  return buf_.size() < write_block || flush(ec);
+}
+
+bool sink::write(const std::uint8_t* p, std::size_t n, std::error_code& ec) {
+  if (!o_.netascii) return put(p, n, ec);
+  // netascii decoding: CR LF → LF, CR NUL → CR; a CR at the end of a block waits for the next one.
+  std::vector<std::uint8_t> out;
+  out.reserve(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = p[i];
+    if (cr_pending_) {
+      cr_pending_ = false;
+      if (c == '\n') { out.push_back('\n'); continue; }
+      out.push_back('\r');
+      if (c == 0) continue;
+    }
+    if (c == '\r') cr_pending_ = true;
+    else out.push_back(c);
+  }
+  return put(out.data(), out.size(), ec);
+}
+
+bool sink::flush(std::error_code& ec) {
+  std::size_t off = 0;
+  while (off < buf_.size()) {
+    const auto w = ::write(fd_, buf_.data() + off, buf_.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      ec = last_error();
+      return false;
+    }
+    off += static_cast<std::size_t>(w);
+  }
+  buf_.clear();
+  return true;
+}
+
+bool sink::commit(std::error_code& ec) {
+  if (cr_pending_) {  // a lone CR at the very end
+    cr_pending_ = false;
+    const std::uint8_t cr = '\r';
+    if (!put(&cr, 1, ec)) return false;
+  }
+  if (!flush(ec)) return false;
+  if (md_) {
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(md_), d, &n);
+    digest_ = hex(d, n);
+  }
+  if (stdout_) {
+    done_ = true;
+    return true;
+  }
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    ec = last_error();
+    return false;
+  }
+  fd_ = -1;
+  if (!o_.temporary.empty()) {
+    if (!o_.overwrite && ::access(o_.target.c_str(), F_OK) == 0) {
+      ec = std::make_error_code(std::errc::file_exists);
+      return false;
+    }
+    std::error_code rec;
+    fs::rename(o_.temporary, o_.target, rec);
+    if (rec) {
+      ec = rec;
+      return false;
+    }
+  }
+  done_ = true;
+  return true;
+}
+
+void sink::abandon() noexcept {
+  if (stdout_ || done_) return;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  done_ = true;
+  if (!o_.keep_partial) {
+    std::error_code ec;
+    fs::remove(o_.temporary.empty() ? o_.target : o_.temporary, ec);
+  }
+}
+
+std::string sha256_hex(const std::uint8_t* p, std::size_t n) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_Digest(p, n, d, &len, EVP_sha256(), nullptr);
+  return hex(d, len);
+}
+
+std::string sha256_file(const fs::path& path, std::uint64_t& size, std::error_code& ec) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ec = last_error();
+    return {};
+  }
+  auto* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  std::vector<std::uint8_t> buf(read_block);
+  size = 0;
+  for (;;) {
+    const auto n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ec = last_error();
+    if (n <= 0) break;
+    EVP_DigestUpdate(md, buf.data(), static_cast<std::size_t>(n));
+    size += static_cast<std::uint64_t>(n);
+  }
+  ::close(fd);
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(md, d, &len);
+  EVP_MD_CTX_free(md);
+  return ec ? std::string() : hex(d, len);
+}
+
+std::vector<std::uint8_t> netascii_encode(const std::uint8_t* p, std::size_t n) {
+  std::vector<std::uint8_t> out;
+  out.reserve(n + n / 16);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] == '\n') {
+      out.push_back('\r');
+      out.push_back('\n');
+    } else if (p[i] == '\r') {
+      out.push_back('\r');
+      out.push_back(0);
+    } else {
+      out.push_back(p[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace netlab::tftp

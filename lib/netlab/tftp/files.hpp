@@ -1,0 +1,110 @@
+// Files behind a transfer: a safe path under the server's root, a block source with a large read
+// cache (one pread per window), and a sink that writes in large blocks to a temporary name and
+// renames on success. netascii is converted here, so the state machines only see octets.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "netlab/tftp/packet.hpp"
+
+namespace netlab::tftp {
+
+/// Where a request's filename leads, or the TFTP error that refuses it.
+struct resolved_path {
+  std::filesystem::path path;       ///< absolute, canonical (for a WRQ: the target, maybe missing)
+  error_code refusal = error_code::not_defined;
+  std::string reason;               ///< non-empty: refused with `refusal`
+  bool ok() const noexcept { return reason.empty(); }
+};
+
+/// Resolves `name` under `root` (canonical). `..` components, absolute paths outside the root and
+/// symlinks resolving outside it are access violations; a missing file (RRQ) is file_not_found; a
+/// directory or device is an access violation. For a WRQ the file must not exist unless `overwrite`.
+resolved_path resolve(const std::filesystem::path& root, const std::string& name, bool write, bool overwrite);
+
+/// Bytes to send: a file read with pread in large blocks, or a buffer (netascii, converted).
+class source {
+public:
+  /// Opens `path` for reading; netascii converts it to CR LF / CR NUL in memory.
+  static std::unique_ptr<source> open(const std::filesystem::path& path, bool netascii, std::error_code& ec);
+  /// A source over bytes already in memory (tests, stdin).
+  static std::unique_ptr<source> from_bytes(std::vector<std::uint8_t> bytes);
+  ~source();
+  source(const source&) = delete;
+  source& operator=(const source&) = delete;
+  /// Total bytes.
+  std::uint64_t size() const noexcept { return size_; }
+  /// Makes [lo, hi) readable through at() until the next ensure(); false on a read error.
+  bool ensure(std::uint64_t lo, std::uint64_t hi, std::error_code& ec);
+  /// Pointer to byte `offset` (inside the last ensure()'d range).
+  const std::uint8_t* at(std::uint64_t offset) const noexcept { return buf_.data() + (offset - base_); }
+
+private:
+  source() = default;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  std::vector<std::uint8_t> buf_;
+  std::uint64_t base_ = 0;
+  std::uint64_t len_ = 0;
+  bool memory_ = false;
+};
+
+/// Where received bytes go: a file written via `NAME.part`-style temporary and renamed on commit(),
+/// or standard output. Writes in 1 MiB blocks; optional netascii decoding and SHA-256.
+class sink {
+public:
+  struct options {
+    std::filesystem::path target;    ///< final name ("-" = stdout)
+    std::filesystem::path temporary; ///< written first, renamed to target on commit (empty: target itself)
+    bool netascii = false;
+    bool sha256 = false;
+    bool overwrite = false;          ///< commit() may replace an existing target
+    bool keep_partial = false;       ///< abandon() keeps the temporary file
+  };
+  /// Creates the temporary file (exclusively) or takes stdout.
+  static std::unique_ptr<sink> create(const options& o, std::error_code& ec);
+  ~sink();
+  sink(const sink&) = delete;
+  sink& operator=(const sink&) = delete;
+  /// Appends bytes (in order).
+  bool write(const std::uint8_t* p, std::size_t n, std::error_code& ec);
+  /// Flushes, closes and renames the temporary to the target.
+  bool commit(std::error_code& ec);
+  /// Removes the temporary (unless keep_partial); called on any failure, and by the destructor.
+  void abandon() noexcept;
+  /// Bytes written (after netascii decoding).
+  std::uint64_t bytes() const noexcept { return written_; }
+  /// Hex SHA-256 of what was written (empty unless options.sha256), valid after commit().
+  const std::string& sha256() const noexcept { return digest_; }
+  /// The file being written.
+  const std::filesystem::path& temporary() const noexcept { return o_.temporary; }
+
+private:
+  sink() = default;
+  bool flush(std::error_code& ec);
+  bool put(const std::uint8_t* p, std::size_t n, std::error_code& ec);
+  options o_;
+  int fd_ = -1;
+  bool stdout_ = false;
+  bool done_ = false;
+  bool cr_pending_ = false;
+  std::vector<std::uint8_t> buf_;
+  std::uint64_t written_ = 0;
+  void* md_ = nullptr;  // EVP_MD_CTX*
+  std::string digest_;
+};
+
+/// Hex SHA-256 of a file (for raw mode's comparison); empty on error.
+std::string sha256_file(const std::filesystem::path& p, std::uint64_t& size, std::error_code& ec);
+/// Hex SHA-256 of bytes.
+std::string sha256_hex(const std::uint8_t* p, std::size_t n);
+
+/// netascii encoding (RFC 764): LF → CR LF, CR → CR NUL.
+std::vector<std::uint8_t> netascii_encode(const std::uint8_t* p, std::size_t n);
+
+}  // namespace netlab::tftp

@@ -1,0 +1,272 @@
+#include "netlab/tftp/server.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <asio/ip/udp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "netlab/core/log.hpp"
+#include "netlab/core/net.hpp"
+#include "netlab/tftp/raw.hpp"
+#include "netlab/tftp/transfer.hpp"
+
+namespace netlab::tftp {
+namespace {
+
+using asio::ip::udp;
+namespace fs = std::filesystem;
+
+constexpr int socket_buffer = 4 << 20;  // per-transfer SO_SNDBUF/SO_RCVBUF wish (the kernel caps it)
+
+std::string temp_name(const fs::path& target) {
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  return (target.parent_path() / ("." + target.filename().string() + ".netlab-" + std::to_string(rd() ^ counter++) + ".part")).string();
+}
+
+class server : public std::enable_shared_from_this<server> {
+public:
+  server(const serve_options& opt, core::runtime& rt, core::reporter& out)
+      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), grace_(strand_),
+        buf_(max_packet + 1) {}
+
+  core::outcome start() {
+    std::error_code ec;
+    root_ = fs::canonical(opt_.root, ec);
+    if (ec || !fs::is_directory(root_))
+      return core::outcome::fail(exit_code::usage, "--root " + opt_.root + ": " + (ec ? ec.message() : "not a directory"),
+                                 "give an existing directory to serve, e.g. --root .");
+    auto r = core::bind_udp(sock_, opt_.listen);
+    if (!r.ok()) return r;
+    const auto local = sock_.local_endpoint(ec);
+    local_ = local;
+    core::log().info("udp-file serve (TFTP) on {} root {} ({}; max {} transfers, blksize <= {}, windowsize <= {})",
+                     core::to_string(local), root_.string(), opt_.allow_upload ? (opt_.allow_overwrite ? "uploads may overwrite" : "uploads allowed") : "read-only",
+                     opt_.max_transfers, opt_.limits.max_blksize, opt_.limits.max_windowsize);
+    out_.listening("tftp", core::address_string(local.address()), local.port());
+    rt_.on_signal([self = shared_from_this()](int) { asio::post(self->strand_, [self] { self->stop(); }); });
+    asio::post(strand_, [self = shared_from_this()] { self->receive(); });
+    return core::outcome::success();
+  }
+
+private:
+  void receive() {
+    sock_.async_receive_from(asio::buffer(buf_), peer_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      if (self->stopping_) return;
+      if (ec) {
+        if (ec != asio::error::operation_aborted && ec != asio::error::connection_refused)
+          core::log().warn("receive: {}", ec.message());
+        return self->receive();
+      }
+      self->on_request(n);
+      self->receive();
+    });
+  }
+
+  void reply_error(const udp::endpoint& to, error_code code, const std::string& msg) {
+    auto bytes = encode(error{static_cast<std::uint16_t>(code), msg});
+    std::error_code ec;
+    sock_.send_to(asio::buffer(bytes), to, 0, ec);
+  }
+
+  void on_request(std::size_t n) {
+    auto& log = core::log();
+    const auto peer = peer_;
+    const std::string who = core::to_string(peer);
+    if (n > max_packet) {
+      log.debug("{}: dropped an oversized datagram ({} B)", who, n);
+      return;
+    }
+    auto pk = parse(buf_.data(), n);
+    if (log.should_log(spdlog::level::trace)) log.trace("{}: recv {}", who, describe(pk));
+    auto* req = std::get_if<request>(&pk);
+    if (!req) {
+      const std::string why = std::holds_alternative<bad_packet>(pk) ? "malformed request: " + std::get<bad_packet>(pk).reason
+                                                                      : "only RRQ and WRQ are accepted on this port";
+      log.info("{}: {} (ERROR 4 sent)", who, why);
+      return reply_error(peer, error_code::illegal_operation, why);
+    }
+    const bool write = req->op == opcode::wrq;
+    const char* op = write ? "WRQ" : "RRQ";
+    const std::string label = who + " " + op + " " + req->filename;
+    auto refuse = [&](error_code code, const std::string& why) {
+      log.info("{}: refused: {} (ERROR {})", label, why, static_cast<int>(code));
+      reply_error(peer, code, why);
+    };
+    const bool netascii = iequals(req->mode, "netascii");
+    if (!netascii && !iequals(req->mode, "octet"))
+      return refuse(error_code::illegal_operation, "mode '" + req->mode + "' is not supported (use octet or netascii)");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (peers_.count(peer)) {
+        log.debug("{}: duplicate request while its transfer runs: ignored", label);
+        return;
+      }
+      if (active_.size() >= opt_.max_transfers)
+        return refuse(error_code::not_defined, "server busy: " + std::to_string(opt_.max_transfers) + " transfers running, try again later");
+    }
+    if (write && !opt_.allow_upload) return refuse(error_code::access_violation, "uploads are disabled on this server");
+    auto where = resolve(root_, req->filename, write, opt_.allow_overwrite);
+    if (!where.ok()) return refuse(where.refusal, where.reason);
+
+    transfer::setup s;
+    s.label = label;
+    s.faults = opt_.faults;
+    if (opt_.faults.active()) s.faults.seed = opt_.faults.seed + transfers_started_;  // repeatable, not identical
+    server_answer ans;
+    std::error_code ec;
+    if (!write) {
+      s.src = source::open(where.path, netascii, ec);
+      if (!s.src) return refuse(error_code::access_violation, "cannot open: " + ec.message());
+      ans = negotiate(*req, opt_.limits, s.src->size());
+      s.sending = true;
+      s.await_ack0 = !ans.accepted.empty();
+    } else {
+      sink::options so;
+      so.target = where.path;
+      so.temporary = temp_name(where.path);
+      so.netascii = netascii;
+      so.overwrite = opt_.allow_overwrite;
+      s.dst = sink::create(so, ec);
+      if (!s.dst) return refuse(error_code::access_violation, "cannot create: " + ec.message());
+      ans = negotiate(*req, opt_.limits, 0);
+      s.sending = false;
+      s.dally = std::min<std::chrono::milliseconds>(ans.settings.timeout * 2, std::chrono::milliseconds(2000));
+    }
+    s.settings = ans.settings;
+    if (!ans.accepted.empty()) s.preamble = encode(oack{ans.accepted});
+    else if (write) s.preamble = encode(ack{0});
+
+    // A new socket (a new transfer ID, RFC 1350) on the address the server listens on.
+    auto strand = asio::make_strand(rt_.ioc());
+    udp::socket ts(strand);
+    ts.open(local_.protocol(), ec);
+    if (!ec && local_.address().is_v6() && local_.address().is_unspecified()) ts.set_option(asio::ip::v6_only(false), ec);
+    if (!ec) ts.bind(udp::endpoint(local_.address(), 0), ec);
+    if (!ec) ts.connect(peer, ec);
+    if (ec) return refuse(error_code::not_defined, "cannot open a transfer socket: " + ec.message());
+    std::error_code ignored;
+    ts.set_option(asio::socket_base::send_buffer_size(socket_buffer), ignored);
+    ts.set_option(asio::socket_base::receive_buffer_size(socket_buffer), ignored);
+
+    const auto id = ++transfers_started_;
+    const std::string file = req->filename;
+    const std::string opts_text = describe_options(ans);
+    log.debug("{}: start ({}, {}){}", label, netascii ? "netascii" : "octet", opts_text,
+              s.src ? ", " + std::to_string(s.src->size()) + " B" : std::string());
+    auto settings = s.settings;
+    auto t = std::make_shared<transfer>(std::move(ts), strand, std::move(s),
+                                        [self = shared_from_this(), id, peer, label, settings, write](const core::outcome& o, const transfer_stats& st) {
+                                          self->on_done(id, peer, label, settings, write, o, st);
+                                        });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_[id] = t;
+      peers_.insert(peer);
+    }
+    t->start();
+  }
+
+  static std::string describe_options(const server_answer& a) {
+    if (a.accepted.empty()) return "no options: RFC 1350";
+    std::string s = "OACK";
+    for (const auto& o : a.accepted) s += " " + o.name + "=" + o.value;
+    return s;
+  }
+
+  void on_done(std::uint64_t id, const udp::endpoint& peer, const std::string& label, const transfer_settings& set,
+               bool write, const core::outcome& o, const transfer_stats& st) {
+    const double secs = st.seconds();
+    const double mbps = secs > 0 ? static_cast<double>(st.bytes) / secs / 1e6 : 0.0;
+    auto& log = core::log();
+    if (o.ok()) {
+      log.info("{}: {} {} B in {:.3f} s ({:.1f} MB/s), blksize {}, windowsize {}, {} retransmission(s){}", label,
+               write ? "received" : "sent", st.bytes, secs, mbps, set.blksize, set.windowsize, st.retransmissions,
+               st.dropped ? ", " + std::to_string(st.dropped) + " simulated loss(es)" : std::string());
+    } else {
+      log.warn("{}: failed after {} B in {:.3f} s: {}{}", label, st.bytes, secs, o.what,
+               write ? " (partial upload removed)" : "");
+    }
+    bool release = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_.erase(id);
+      peers_.erase(peer);
+      release = stopping_ && active_.empty();
+    }
+    if (release) asio::post(strand_, [self = shared_from_this()] { self->finish_stop(); });
+  }
+
+  void stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    std::error_code ec;
+    sock_.close(ec);
+    std::size_t running = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running = active_.size();
+    }
+    if (running == 0) return finish_stop();
+    core::log().info("stopping: waiting up to {} for {} transfer(s)", core::format_duration(opt_.grace), running);
+    grace_.expires_after(opt_.grace);
+    grace_.async_wait([self = shared_from_this()](std::error_code e) {
+      if (e) return;
+      std::vector<std::shared_ptr<transfer>> left;
+      {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        for (auto& [id, w] : self->active_)
+          left.push_back(w);
+      }
+      for (auto& t : left)
+        t->abort(error_code::not_defined, "server shutting down",
+                 core::outcome::fail(exit_code::interrupted, "aborted: the server is shutting down"));
+    });
+  }
+
+  void finish_stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    grace_.cancel();
+    core::log().info("stopped");
+    rt_.release();
+  }
+
+  serve_options opt_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  udp::socket sock_;
+  asio::steady_timer grace_;
+  std::vector<std::uint8_t> buf_;
+  udp::endpoint peer_;
+  udp::endpoint local_;
+  fs::path root_;
+  std::mutex mu_;
+  std::map<std::uint64_t, std::shared_ptr<transfer>> active_;
+  std::set<udp::endpoint> peers_;
+  std::uint64_t transfers_started_ = 0;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  if (opt.proto == protocol::raw) return serve_raw(opt, rt, out);
+  auto s = std::make_shared<server>(opt, rt, out);
+  auto r = s->start();
+  if (!r.ok()) return r;
+  rt.run();
+  return core::outcome::success();
+}
+
+}  // namespace netlab::tftp
