@@ -121,6 +121,12 @@ public:
     sock_.open(server_.protocol(), ec);
     if (ec) return core::outcome::fail(ec, "socket", core::hint_for(ec));
     rcvbuf_ = grow_receive_buffer(sock_);
+    // Until the server's transfer port is known the socket cannot be connected, and Linux reports ICMP
+    // port unreachable to unconnected UDP sockets only with IP_RECVERR: without it "no server" would
+    // look like a timeout.
+    const int on = 1;
+    if (server_.address().is_v6()) ::setsockopt(sock_.native_handle(), IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+    else ::setsockopt(sock_.native_handle(), IPPROTO_IP, IP_RECVERR, &on, sizeof on);
 
     wish_ = opt_.wish;
     if (wish_.blksize == 0) {

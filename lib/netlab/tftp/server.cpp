@@ -192,8 +192,7 @@ private:
                write ? "received" : "sent", st.bytes, secs, mbps, set.blksize, set.windowsize, st.retransmissions,
                st.dropped ? ", " + std::to_string(st.dropped) + " simulated loss(es)" : std::string());
     } else {
-      log.warn("{}: failed after {} B in {:.3f} s: {}{}", label, st.bytes, secs, o.what,
-               write ? " (partial upload removed)" : "");
+      log.warn("{} (after {} B in {:.3f} s){}", o.what, st.bytes, secs, write ? "; partial upload removed" : "");
     }
     bool release = false;
     {

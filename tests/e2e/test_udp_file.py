@@ -1,0 +1,457 @@
+"""End-to-end tests of `netlab udp-file serve` and `netlab udp-file fetch` (issue 4).
+
+Real binary on 127.0.0.1:0; peers: netlab's own client, tftp-hpa's `tftp`, atftp, curl's tftp://,
+tftpd-hpa's `in.tftpd` in the foreground on an ephemeral port, and raw Python sockets for malformed
+and adversarial packets. Every wait is bounded; only processes started here are stopped.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from netlab_e2e import EXIT, NETLAB, NetlabTestCase, scaled, unused_port
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def rrq(name, mode="octet", **opts):
+    pkt = b"\x00\x01" + name.encode() + b"\x00" + mode.encode() + b"\x00"
+    for k, v in opts.items():
+        pkt += k.encode() + b"\x00" + str(v).encode() + b"\x00"
+    return pkt
+
+
+def wrq(name, mode="octet", **opts):
+    return b"\x00\x02" + rrq(name, mode, **opts)[2:]
+
+
+def parse_oack(pkt):
+    assert pkt[:2] == b"\x00\x06", pkt[:40]
+    parts = pkt[2:].split(b"\x00")[:-1]
+    return {parts[i].decode(): parts[i + 1].decode() for i in range(0, len(parts), 2)}
+
+
+def error_of(pkt):
+    """(code, message) of an ERROR packet, or None."""
+    if pkt[:2] != b"\x00\x05":
+        return None
+    return struct.unpack("!H", pkt[2:4])[0], pkt[4:].split(b"\x00")[0].decode()
+
+
+class UdpFileBase(NetlabTestCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="netlab-udpfile-")
+        self.root = os.path.join(self.dir, "root")
+        os.mkdir(self.root)
+        self.out = os.path.join(self.dir, "out")
+        os.mkdir(self.out)
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def put(self, name, data):
+        path = os.path.join(self.root, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def serve(self, *extra):
+        return self.server("udp-file", "serve", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
+
+    def fetch(self, port, remote, out=None, *extra, timeout=60):
+        out = out or os.path.join(self.out, os.path.basename(remote) or "x")
+        return self.netlab("udp-file", "fetch", "127.0.0.1:%d" % port, remote, "-o", out, *extra, timeout=timeout), out
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def ask(self, port, pkt, timeout=3.0):
+        """Sends one datagram from a fresh socket, returns (reply, sender address)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        s.settimeout(scaled(timeout))
+        s.sendto(pkt, ("127.0.0.1", port))
+        data, addr = s.recvfrom(70000)
+        return data, addr, s
+
+
+class NetlabToNetlab(UdpFileBase):
+    def test_rfc_edge_sizes_with_plain_and_negotiated_blocks(self):
+        srv = self.serve()
+        sizes = [0, 1, 511, 512, 513, 1024, 1428 * 3, 100000]
+        for n in sizes:
+            self.put("f%d" % n, os.urandom(n))
+        for n in sizes:
+            for extra in (["--blksize", "512", "--windowsize", "1"], ["--blksize", "1428", "--windowsize", "4"], []):
+                with self.subTest(size=n, flags=extra):
+                    r, out = self.fetch(srv.port, "f%d" % n, None, "--force", "--json", *extra)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertEqual(self.read(out), self.read(os.path.join(self.root, "f%d" % n)))
+                    summary = json.loads(r.stdout)
+                    self.assertEqual(summary["event"], "fetched")
+                    self.assertEqual(summary["bytes"], n)
+                    if extra[:2] == ["--blksize", "512"]:
+                        self.assertEqual((summary["blksize"], summary["windowsize"]), (512, 1))
+                    self.assertFalse(os.path.exists(out + ".part"))
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_digest_printed_and_exact_under_loss_dup_and_reorder(self):
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        self.put("pic.bin", data)
+        for faults in ([], ["--simulate-loss", "0.05"], ["--simulate-loss", "0.2"],
+                       ["--simulate-dup", "0.1", "--simulate-reorder", "0.1"]):
+            with self.subTest(faults=faults):
+                srv = self.serve(*faults, "--seed", "7")
+                r, out = self.fetch(srv.port, "pic.bin", None, "--force", "--sha256", "--blksize", "8192",
+                                    "--windowsize", "8", *faults, "--seed", "11")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(sha(data).encode(), r.stdout)
+                self.assertEqual(self.read(out), data)
+                if faults and "loss" in faults[0]:
+                    self.assertNotIn(b" 0 retransmission", r.stdout)
+                self.assertEqual(srv.terminate(), 0)
+
+    def test_stdout_output_and_summary_on_stderr(self):
+        data = os.urandom(70000)
+        self.put("s.bin", data)
+        srv = self.serve()
+        r = self.netlab("udp-file", "fetch", "127.0.0.1:%d" % srv.port, "s.bin", "-o", "-", "--sha256")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, data)
+        self.assertIn(sha(data).encode(), r.stderr)
+
+    def test_existing_output_needs_force_and_failure_leaves_nothing(self):
+        self.put("a.txt", b"new")
+        srv = self.serve()
+        out = os.path.join(self.out, "a.txt")
+        with open(out, "wb") as f:
+            f.write(b"old")
+        r, _ = self.fetch(srv.port, "a.txt", out)
+        self.assertEqual(r.returncode, EXIT["local_io"], r.stderr)
+        self.assertIn(b"exists", r.stderr)
+        self.assertIn(b"--force", r.stderr)
+        self.assertEqual(self.read(out), b"old")
+        r, _ = self.fetch(srv.port, "a.txt", out, "--force")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(out), b"new")
+        # A missing file: exit 5 naming the server's error; no OUT, no OUT.part.
+        r, missing = self.fetch(srv.port, "nope.txt")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"server error 1", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(os.path.exists(missing))
+        self.assertFalse(os.path.exists(missing + ".part"))
+
+    def test_server_killed_mid_transfer(self):
+        self.put("big.bin", os.urandom(12 * 1024 * 1024))
+        srv = self.serve()
+        out = os.path.join(self.out, "big.bin")
+        # 512-byte lockstep: slow enough to kill the server in the middle.
+        cli = self.spawn([NETLAB, "udp-file", "fetch", "127.0.0.1:%d" % srv.port, "big.bin", "-o", out,
+                          "--blksize", "512", "--windowsize", "1", "--retries", "2"])
+        deadline = time.monotonic() + scaled(10)
+        while not os.path.exists(out + ".part") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        srv.kill()
+        code = cli.wait(timeout=scaled(20))
+        self.assertIn(code, (EXIT["timeout"], EXIT["network"]), cli.stderr())
+        self.assertFalse(os.path.exists(out))
+        self.assertFalse(os.path.exists(out + ".part"))
+
+    def test_keep_partial(self):
+        srv = self.serve()
+        out = os.path.join(self.out, "k.bin")
+        port = srv.port
+        srv.kill()
+        r, _ = self.fetch(port, "k.bin", out, "--keep-partial", "--retries", "1")
+        self.assertIn(r.returncode, (EXIT["network"], EXIT["timeout"]), r.stderr)
+        self.assertTrue(os.path.exists(out + ".part"))
+        self.assertFalse(os.path.exists(out))
+
+    def test_no_server_is_refused_and_silent_server_times_out(self):
+        r, out = self.fetch(unused_port(), "x.bin")
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"Connection refused", r.stderr)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind(("127.0.0.1", 0))
+            t0 = time.monotonic()
+            r, out = self.fetch(silent.getsockname()[1], "x.bin", None, "--timeout", "50ms", "--retries", "2")
+            self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+            self.assertLess(time.monotonic() - t0, scaled(5))
+            self.assertIn(b"no answer", r.stderr)
+        self.assertFalse(os.path.exists(out) or os.path.exists(out + ".part"))
+
+    def test_usage_errors(self):
+        for args, needle in ((["127.0.0.1:1", "x", "--blksize", "7"], b"--blksize"),
+                             (["127.0.0.1:1", "x", "--windowsize", "0"], b"--windowsize"),
+                             (["127.0.0.1:1", "x", "--simulate-loss", "1.5"], b"between 0 and 1"),
+                             (["127.0.0.1", "x"], b"port"),
+                             (["127.0.0.1:1", "x", "--no-options", "--blksize", "1428"], b"--no-options")):
+            with self.subTest(args=args):
+                r = self.netlab("udp-file", "fetch", *args)
+                self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+                self.assertIn(needle, r.stderr)
+        r = self.netlab("udp-file", "serve", "--root", os.path.join(self.dir, "missing"))
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+        self.assertIn(b"not a directory", r.stderr)
+
+    def test_netascii_round_trip(self):
+        text = b"line one\nline two\r\nbare CR \r here\n"
+        self.put("t.txt", text)
+        srv = self.serve()
+        r, out = self.fetch(srv.port, "t.txt", None, "--mode", "netascii")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(out), text)
+        # On the wire it is CR LF / CR NUL.
+        reply, addr, s = self.ask(srv.port, rrq("t.txt", "netascii"))
+        self.assertEqual(reply[4:], text.replace(b"\r", b"\r\x00").replace(b"\n", b"\r\n"))
+        s.sendto(b"\x00\x04\x00\x01", addr)
+
+    def test_raw_protocol_contrast(self):
+        data = os.urandom(20000)
+        self.put("r.bin", data)
+        srv = self.serve("--protocol", "raw")
+        r, out = self.fetch(srv.port, "r.bin", None, "--protocol", "raw", "--idle", "300ms")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"sha256 matches", r.stdout)
+        self.assertEqual(self.read(out), data)
+        self.assertEqual(srv.terminate(), 0)
+        lossy = self.serve("--protocol", "raw", "--simulate-loss", "0.3", "--seed", "3")
+        r, out2 = self.fetch(lossy.port, "r.bin", os.path.join(self.out, "r2.bin"), "--protocol", "raw", "--idle",
+                             "300ms")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"DIFFERS", r.stdout)
+        self.assertFalse(os.path.exists(out2))
+
+
+class Security(UdpFileBase):
+    def test_path_attacks_get_access_violation(self):
+        self.put("ok.txt", b"fine")
+        outside = os.path.join(self.dir, "secret.txt")
+        with open(outside, "wb") as f:
+            f.write(b"secret")
+        os.symlink(outside, os.path.join(self.root, "link.txt"))
+        os.mkdir(os.path.join(self.root, "sub"))
+        srv = self.serve()
+        for name, code in (("../secret.txt", 2), ("sub/../../secret.txt", 2), (outside, 2), ("/etc/passwd", 2),
+                           ("link.txt", 2), ("sub", 2), ("missing.txt", 1)):
+            with self.subTest(name=name):
+                reply, _, _ = self.ask(srv.port, rrq(name))
+                self.assertEqual(error_of(reply)[0], code, reply)
+        # Inside the root by absolute path is fine.
+        r, out = self.fetch(srv.port, os.path.join(self.root, "ok.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(out), b"fine")
+        r, out = self.fetch(srv.port, "../secret.txt", os.path.join(self.out, "s"))
+        self.assertEqual(r.returncode, EXIT["protocol"])
+        self.assertIn(b"server error 2", r.stderr)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_uploads_off_by_default_then_new_files_only(self):
+        src = os.path.join(self.out, "up.bin")
+        data = os.urandom(50000)
+        with open(src, "wb") as f:
+            f.write(data)
+        srv = self.serve()
+        reply, _, _ = self.ask(srv.port, wrq("up.bin"))
+        self.assertEqual(error_of(reply)[0], 2)
+        srv.terminate()
+        srv = self.serve("--allow-upload")
+        r = subprocess.run(["curl", "-sS", "-T", src, "tftp://127.0.0.1:%d/up.bin" % srv.port], capture_output=True,
+                           timeout=scaled(20))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(os.path.join(self.root, "up.bin")), data)
+        reply, _, _ = self.ask(srv.port, wrq("up.bin"))
+        self.assertEqual(error_of(reply)[0], 6)  # exists, no overwrite
+        srv.terminate()
+        srv = self.serve("--allow-upload", "--allow-overwrite")
+        small = os.path.join(self.out, "small.bin")
+        with open(small, "wb") as f:
+            f.write(b"v2")
+        r = subprocess.run(["tftp", "-m", "binary", "127.0.0.1", str(srv.port), "-c", "put", small, "up.bin"],
+                           capture_output=True, timeout=scaled(20))
+        self.assertEqual(self.read(os.path.join(self.root, "up.bin")), b"v2", r)
+        self.assertEqual(os.listdir(self.root), ["up.bin"])
+
+    def test_failed_upload_leaves_nothing(self):
+        srv = self.serve("--allow-upload", "--timeout", "100ms", "--retries", "1")
+        reply, addr, s = self.ask(srv.port, wrq("half.bin", blksize=512))
+        self.assertEqual(parse_oack(reply), {"blksize": "512"})
+        s.sendto(b"\x00\x03\x00\x01" + b"x" * 512, addr)  # one full block, then silence
+        ack, _ = s.recvfrom(100)
+        self.assertEqual(ack, b"\x00\x04\x00\x01")
+        names = os.listdir(self.root)  # written under a hidden temporary name, never as half.bin
+        self.assertEqual(len(names), 1)
+        self.assertTrue(names[0].startswith(".half.bin.") and names[0].endswith(".part"), names)
+        deadline = time.monotonic() + scaled(10)
+        while os.listdir(self.root) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(os.listdir(self.root), [])
+
+    def test_malformed_packets_and_server_keeps_serving(self):
+        self.put("ok.txt", b"still here")
+        srv = self.serve()
+        for junk in (b"", b"\x00", b"\x00\x09abc", b"\x00\x01noterminator", b"\x00\x01name\x00", b"\x00\x03\x00\x01data",
+                     b"\x00\x01f\x00mail\x00"):
+            with self.subTest(junk=junk):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.settimeout(scaled(2))
+                    s.sendto(junk, ("127.0.0.1", srv.port))
+                    try:
+                        reply = s.recv(2048)
+                        self.assertEqual(error_of(reply)[0], 4, reply)
+                    except socket.timeout:
+                        pass  # dropped is fine too
+        r, out = self.fetch(srv.port, "ok.txt")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(out), b"still here")
+
+    def test_options_negotiation_unknown_ignored_and_limits(self):
+        self.put("o.bin", os.urandom(5000))
+        srv = self.serve("--max-blksize", "1024", "--max-windowsize", "4")
+        reply, addr, s = self.ask(srv.port, rrq("o.bin", blksize=9000, windowsize=64, tsize=0, frobnicate=1))
+        self.assertEqual(parse_oack(reply), {"blksize": "1024", "windowsize": "4", "tsize": "5000"})
+        s.sendto(b"\x00\x05\x00\x00bye\x00", addr)
+
+    def test_max_transfers_busy(self):
+        self.put("m.bin", os.urandom(100000))
+        srv = self.serve("--max-transfers", "1")
+        reply, addr, s = self.ask(srv.port, rrq("m.bin", blksize=512))  # never acknowledged: stays active
+        self.assertEqual(parse_oack(reply), {"blksize": "512"})
+        reply2, _, _ = self.ask(srv.port, rrq("m.bin"))
+        code, msg = error_of(reply2)
+        self.assertEqual(code, 0)
+        self.assertIn("busy", msg)
+
+    def test_duplicate_ack_never_resends(self):
+        """Sorcerer's Apprentice: a repeated ACK must not trigger a second copy of the next block."""
+        self.put("d.bin", os.urandom(512 * 4))
+        srv = self.serve()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        s.settimeout(scaled(2))
+        s.sendto(rrq("d.bin"), ("127.0.0.1", srv.port))
+        pkt, addr = s.recvfrom(2048)
+        self.assertEqual(pkt[:4], b"\x00\x03\x00\x01")
+        s.sendto(b"\x00\x04\x00\x01", addr)
+        s.sendto(b"\x00\x04\x00\x01", addr)  # duplicate
+        pkt, _ = s.recvfrom(2048)
+        self.assertEqual(pkt[:4], b"\x00\x03\x00\x02")
+        s.settimeout(0.3)  # the server's timeout is 1 s: nothing else may come before it
+        with self.assertRaises(socket.timeout):
+            s.recvfrom(2048)
+        s.sendto(b"\x00\x05\x00\x00done\x00", addr)
+
+
+class Interop(UdpFileBase):
+    def test_tftp_hpa_atftp_and_curl_against_netlab(self):
+        data = os.urandom(1024 * 1024 + 333)
+        self.put("x.bin", data)
+        srv = self.serve()
+        port = str(srv.port)
+        clients = {
+            "tftp-hpa": lambda out: ["tftp", "-m", "binary", "127.0.0.1", port, "-c", "get", "x.bin", out],
+            "atftp": lambda out: ["atftp", "--option", "blksize 1428", "--option", "windowsize 16", "-g", "-r",
+                                  "x.bin", "-l", out, "127.0.0.1", port],
+            "curl": lambda out: ["curl", "-sS", "--tftp-blksize", "8192", "-o", out,
+                                 "tftp://127.0.0.1:%s/x.bin" % port],
+            "curl-no-options": lambda out: ["curl", "-sS", "--tftp-no-options", "-o", out,
+                                            "tftp://127.0.0.1:%s/x.bin" % port],
+        }
+        for name, argv in clients.items():
+            with self.subTest(client=name):
+                out = os.path.join(self.out, name)
+                r = subprocess.run(argv(out), capture_output=True, timeout=scaled(30))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                # tftp-hpa exits 0 even on failure: the content is the check.
+                self.assertEqual(sha(self.read(out)), sha(data), name)
+        # tftp-hpa's default netascii mode: text arrives with native line ends.
+        self.put("n.txt", b"a\nb\n")
+        out = os.path.join(self.out, "n.txt")
+        subprocess.run(["tftp", "127.0.0.1", port, "-c", "get", "n.txt", out], capture_output=True, timeout=scaled(10))
+        self.assertEqual(self.read(out), b"a\nb\n")
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_netlab_fetch_against_tftpd_hpa(self):
+        if not os.path.exists("/usr/sbin/in.tftpd"):
+            self.skipTest("tftpd-hpa is not installed (scripts/deps.sh installs it)")
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        self.put("h.bin", data)
+        port = unused_port()
+        argv = ["/usr/sbin/in.tftpd", "--foreground", "--address", "127.0.0.1:%d" % port, "--secure", self.root]
+        if os.geteuid() == 0:
+            argv += ["--user", "root"]
+        hpa = self.spawn(argv)
+        deadline = time.monotonic() + scaled(5)
+        while time.monotonic() < deadline:  # wait until it answers
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.2)
+                s.sendto(rrq("nope"), ("127.0.0.1", port))
+                try:
+                    s.recvfrom(1024)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        for extra in ([], ["--blksize", "512", "--windowsize", "1"], ["--no-options"]):
+            with self.subTest(flags=extra):
+                r, out = self.fetch(port, "h.bin", None, "--force", "--json", "--sha256", *extra)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(json.loads(r.stdout)["sha256"], sha(data))
+        r, out = self.fetch(port, "missing.bin")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"File not found", r.stderr)
+        hpa.kill()
+
+    def test_fallback_when_server_ignores_options(self):
+        """A minimal RFC 1350 server (no options at all) in a thread: fetch falls back to 512-byte blocks."""
+        import threading
+        data = os.urandom(512 * 3 + 100)
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.settimeout(scaled(10))
+        self.addCleanup(lsock.close)
+        errors = []
+
+        def plain_server():
+            try:
+                req, peer = lsock.recvfrom(2048)
+                assert b"blksize" in req
+                t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                t.bind(("127.0.0.1", 0))
+                t.settimeout(scaled(5))
+                blocks = [data[i:i + 512] for i in range(0, len(data) + 1, 512)]
+                for n, chunk in enumerate(blocks, 1):
+                    for _ in range(5):
+                        t.sendto(struct.pack("!HH", 3, n) + chunk, peer)
+                        ack, _ = t.recvfrom(100)
+                        if ack == struct.pack("!HH", 4, n):
+                            break
+                t.close()
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                errors.append(e)
+
+        th = threading.Thread(target=plain_server, daemon=True)
+        th.start()
+        r, out = self.fetch(lsock.getsockname()[1], "any.bin", None, "--json")
+        th.join(scaled(10))
+        self.assertEqual(errors, [])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(out), data)
+        self.assertEqual(json.loads(r.stdout)["blksize"], 512)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,329 @@
+// udp-file: option negotiation, safe paths, files (netascii, temp+rename), fault injection, the
+// auto block/window sizes, and the command line.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_fixture.hpp"
+#include "netlab/tftp/client.hpp"
+#include "netlab/tftp/fault.hpp"
+#include "netlab/tftp/files.hpp"
+#include "netlab/tftp/negotiate.hpp"
+#include "netlab/tftp/server.hpp"
+
+using namespace netlab;
+using namespace netlab::tftp;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+request rrq_with(std::vector<option> opts, opcode op = opcode::rrq) {
+  request r;
+  r.op = op;
+  r.filename = "f";
+  r.options = std::move(opts);
+  return r;
+}
+
+std::string value_of(const std::vector<option>& v, const char* name) {
+  const auto* p = find_option(v, name);
+  return p ? *p : std::string("(absent)");
+}
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    path = fs::temp_directory_path() / ("netlab-unit-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+  fs::path write(const std::string& name, const std::string& data) const {
+    std::ofstream(path / name, std::ios::binary) << data;
+    return path / name;
+  }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("server negotiation: caps, tsize, timeouts, unknown options ignored", "[tftp][negotiate]") {
+  server_limits lim;
+  lim.max_blksize = 1428;
+  lim.max_windowsize = 8;
+  auto a = negotiate(rrq_with({{"BLKSIZE", "65464"}, {"windowsize", "64"}, {"tsize", "0"}, {"timeout", "3"}, {"color", "blue"}}),
+                     lim, 12345);
+  CHECK(a.settings.blksize == 1428);
+  CHECK(a.settings.windowsize == 8);
+  CHECK(a.settings.timeout == 3s);
+  CHECK(value_of(a.accepted, "blksize") == "1428");
+  CHECK(value_of(a.accepted, "tsize") == "12345");
+  CHECK(value_of(a.accepted, "color") == "(absent)");
+  CHECK(a.accepted.size() == 4);
+
+  SECTION("malformed values are ignored, not errors") {
+    auto b = negotiate(rrq_with({{"blksize", "7"}, {"windowsize", "0"}, {"timeout", "256"}, {"tsize", "-1"}}), lim, 1);
+    CHECK(b.accepted.empty());
+    CHECK(b.settings.blksize == 512);
+    CHECK(b.settings.windowsize == 1);
+  }
+  SECTION("utimeout wins over timeout") {
+    auto c = negotiate(rrq_with({{"timeout", "2"}, {"utimeout", "50000"}}), lim, 1);
+    CHECK(c.settings.timeout == 50ms);
+    CHECK(value_of(c.accepted, "timeout") == "(absent)");
+    CHECK(value_of(c.accepted, "utimeout") == "50000");
+  }
+  SECTION("a WRQ's tsize is the client's") {
+    auto d = negotiate(rrq_with({{"tsize", "777"}}, opcode::wrq), lim, 0);
+    REQUIRE(d.client_tsize);
+    CHECK(*d.client_tsize == 777);
+    CHECK(value_of(d.accepted, "tsize") == "777");
+  }
+  SECTION("no options: no OACK") { CHECK(negotiate(rrq_with({}), lim, 5).accepted.empty()); }
+}
+
+TEST_CASE("client options and OACK validation", "[tftp][negotiate]") {
+  client_wish w;
+  w.blksize = 1428;
+  w.windowsize = 16;
+  w.timeout = 50ms;
+  auto opts = request_options(w);
+  CHECK(value_of(opts, "blksize") == "1428");
+  CHECK(value_of(opts, "windowsize") == "16");
+  CHECK(value_of(opts, "tsize") == "0");
+  CHECK(value_of(opts, "utimeout") == "50000");
+
+  SECTION("RFC 1350 sizes send no blksize/windowsize; whole seconds use timeout") {
+    client_wish p;
+    p.blksize = 512;
+    p.windowsize = 1;
+    p.timeout = 2s;
+    auto o = request_options(p);
+    CHECK(value_of(o, "blksize") == "(absent)");
+    CHECK(value_of(o, "windowsize") == "(absent)");
+    CHECK(value_of(o, "timeout") == "2");
+    p.options = false;
+    CHECK(request_options(p).empty());
+  }
+  SECTION("a valid OACK may lower what was asked") {
+    auto a = accept_oack(oack{{{"blksize", "1024"}, {"tsize", "99"}}}, w);
+    CHECK(a.error.empty());
+    CHECK(a.settings.blksize == 1024);
+    CHECK(a.settings.windowsize == 1);  // not acknowledged: RFC 1350 default
+    REQUIRE(a.tsize);
+    CHECK(*a.tsize == 99);
+  }
+  SECTION("an OACK that raises a value or adds an option is refused") {
+    CHECK_FALSE(accept_oack(oack{{{"blksize", "2000"}}}, w).error.empty());
+    CHECK_FALSE(accept_oack(oack{{{"windowsize", "17"}}}, w).error.empty());
+    CHECK_FALSE(accept_oack(oack{{{"multicast", "1"}}}, w).error.empty());
+    CHECK_FALSE(accept_oack(oack{{{"tsize", "abc"}}}, w).error.empty());
+  }
+}
+
+TEST_CASE("auto block and window sizes", "[tftp]") {
+  CHECK(blksize_for_mtu(1500, false) == 1468);
+  CHECK(blksize_for_mtu(1500, true) == 1448);
+  CHECK(blksize_for_mtu(65536, false) == 65464);
+  CHECK(blksize_for_mtu(576, false) == 544);
+  CHECK(blksize_for_mtu(100, false) == 512);
+  CHECK(windowsize_for_buffer(425984, 65464, 16) == 1);
+  CHECK(windowsize_for_buffer(16 << 20, 65464, 16) == 16);
+  CHECK(windowsize_for_buffer(425984, 1468, 16) == 16);
+  CHECK(windowsize_for_buffer(0, 1468, 16) == 1);
+}
+
+TEST_CASE("paths under the root", "[tftp][security]") {
+  temp_dir root, outside;
+  root.write("ok.txt", "x");
+  fs::create_directories(root.path / "sub");
+  root.write("sub/in.txt", "y");
+  auto secret = outside.write("secret", "s");
+  fs::create_symlink(secret, root.path / "out-link");
+  fs::create_symlink(root.path / "ok.txt", root.path / "in-link");
+
+  CHECK(resolve(root.path, "ok.txt", false, false).ok());
+  CHECK(resolve(root.path, "sub/in.txt", false, false).ok());
+  CHECK(resolve(root.path, (root.path / "ok.txt").string(), false, false).ok());
+  CHECK(resolve(root.path, "in-link", false, false).ok());
+  CHECK(resolve(root.path, "../x", false, false).refusal == error_code::access_violation);
+  CHECK(resolve(root.path, "sub/../ok.txt", false, false).refusal == error_code::access_violation);
+  CHECK(resolve(root.path, secret.string(), false, false).refusal == error_code::access_violation);
+  CHECK(resolve(root.path, "out-link", false, false).refusal == error_code::access_violation);
+  CHECK(resolve(root.path, "sub", false, false).refusal == error_code::access_violation);
+  CHECK(resolve(root.path, "missing", false, false).refusal == error_code::file_not_found);
+  CHECK(resolve(root.path, "", false, false).refusal == error_code::file_not_found);
+  // Writes: new files only, unless overwrite; never through a symlink leading out.
+  CHECK(resolve(root.path, "new.bin", true, false).ok());
+  CHECK(resolve(root.path, "ok.txt", true, false).refusal == error_code::file_exists);
+  CHECK(resolve(root.path, "ok.txt", true, true).ok());
+  CHECK(resolve(root.path, "out-link", true, true).refusal == error_code::access_violation);
+  CHECK(resolve(root.path, "nodir/new.bin", true, false).refusal == error_code::file_not_found);
+}
+
+TEST_CASE("sink writes a temporary and renames on commit; abandon removes it", "[tftp][files]") {
+  temp_dir d;
+  sink::options o;
+  o.target = d.path / "out.bin";
+  o.temporary = d.path / "out.bin.part";
+  o.sha256 = true;
+  std::error_code ec;
+  {
+    auto s = sink::create(o, ec);
+    REQUIRE(s);
+    const std::string data = "abc";
+    REQUIRE(s->write(reinterpret_cast<const std::uint8_t*>(data.data()), data.size(), ec));
+    CHECK(fs::exists(o.temporary));
+    CHECK_FALSE(fs::exists(o.target));
+    REQUIRE(s->commit(ec));
+    CHECK(s->sha256() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  }
+  CHECK(slurp(o.target) == "abc");
+  CHECK_FALSE(fs::exists(o.temporary));
+  {
+    auto s = sink::create(o, ec);  // the target exists: commit refuses without overwrite
+    REQUIRE(s);
+    CHECK_FALSE(s->commit(ec));
+  }
+  CHECK_FALSE(fs::exists(o.temporary));  // abandoned by the destructor
+  CHECK(slurp(o.target) == "abc");
+  o.keep_partial = true;
+  o.target = d.path / "other.bin";
+  {
+    auto s = sink::create(o, ec);
+    REQUIRE(s);
+  }
+  CHECK(fs::exists(o.temporary));
+}
+
+TEST_CASE("netascii both ways, with CR split across blocks", "[tftp][files]") {
+  const std::string text = "a\nb\r\nc\rd";
+  auto wire = netascii_encode(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  CHECK(std::string(wire.begin(), wire.end()) == std::string("a\r\nb\r\0\r\nc\r\0d", 12));
+  temp_dir d;
+  sink::options o;
+  o.target = d.path / "t.txt";
+  o.netascii = true;
+  std::error_code ec;
+  auto s = sink::create(o, ec);
+  REQUIRE(s);
+  for (auto c : wire) REQUIRE(s->write(&c, 1, ec));  // one byte per "block": CR always pending
+  REQUIRE(s->commit(ec));
+  CHECK(slurp(o.target) == text);
+}
+
+TEST_CASE("source reads a window in one go and serves any offset in it", "[tftp][files]") {
+  temp_dir d;
+  std::string data(3 << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  auto p = d.write("s.bin", data);
+  std::error_code ec;
+  auto s = source::open(p, false, ec);
+  REQUIRE(s);
+  CHECK(s->size() == data.size());
+  REQUIRE(s->ensure(1000, 2000, ec));
+  CHECK(*s->at(1500) == static_cast<std::uint8_t>(data[1500]));
+  REQUIRE(s->ensure(data.size() - 10, data.size(), ec));
+  CHECK(*s->at(data.size() - 1) == static_cast<std::uint8_t>(data.back()));
+  auto n = source::open(d.write("n.txt", "x\n"), true, ec);
+  REQUIRE(n);
+  CHECK(n->size() == 3);
+  CHECK_FALSE(source::open(d.path / "missing", false, ec));
+}
+
+TEST_CASE("fault injection is repeatable and close to the asked rate", "[tftp][fault]") {
+  fault_options o;
+  o.loss = 0.1;
+  o.dup = 0.05;
+  o.seed = 7;
+  fault_injector a(o), b(o);
+  int drops = 0, dups = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto v = a.next();
+    CHECK(v == b.next());
+    drops += v == fault_injector::verdict::drop;
+    dups += v == fault_injector::verdict::duplicate;
+  }
+  CHECK(drops > 1700);
+  CHECK(drops < 2300);
+  CHECK(dups > 800);
+  CHECK(dups < 1200);
+  CHECK(fault_injector().next() == fault_injector::verdict::send);
+}
+
+namespace {
+serve_options file_serve_with(std::vector<std::string> args) {
+  test::parsed_cli c;
+  args.insert(args.begin(), {"udp-file", "serve"});
+  c.parse(args);
+  REQUIRE(c.chosen.command == "udp-file serve");
+  return c.options<serve_options>();
+}
+fetch_options file_fetch_with(std::vector<std::string> args) {
+  test::parsed_cli c;
+  args.insert(args.begin(), {"udp-file", "fetch"});
+  c.parse(args);
+  REQUIRE(c.chosen.command == "udp-file fetch");
+  return c.options<fetch_options>();
+}
+}  // namespace
+
+TEST_CASE("udp-file serve command line", "[tftp][cli]") {
+  auto d = file_serve_with({});
+  CHECK(d.listen.port == 6969);
+  CHECK(d.root == ".");
+  CHECK_FALSE(d.allow_upload);
+  CHECK(d.max_transfers == 64);
+  CHECK(d.proto == protocol::tftp);
+  auto f = file_serve_with({"--listen", "127.0.0.1:0", "--allow-upload", "--allow-overwrite", "--max-transfers", "3",
+                            "--max-blksize", "1428", "--max-windowsize", "8", "--timeout", "200ms", "--retries", "2",
+                            "--simulate-loss", "0.1", "--seed", "9", "--protocol", "raw"});
+  CHECK(f.allow_overwrite);
+  CHECK(f.limits.max_blksize == 1428);
+  CHECK(f.limits.max_windowsize == 8);
+  CHECK(f.limits.default_timeout == 200ms);
+  CHECK(f.limits.retries == 2);
+  CHECK(f.faults.loss == Approx(0.1));
+  CHECK(f.faults.seed == 9);
+  CHECK(f.proto == protocol::raw);
+  CHECK_THROWS_AS(file_serve_with({"--allow-overwrite"}), CLI::ValidationError);
+  CHECK_THROWS_AS(file_serve_with({"--max-blksize", "70000"}), CLI::ValidationError);
+  CHECK_THROWS_AS(file_serve_with({"--root", "/nonexistent/dir"}), CLI::ValidationError);
+  CHECK_THROWS_AS(file_serve_with({"--simulate-loss", "0.6", "--simulate-dup", "0.6"}), CLI::ValidationError);
+}
+
+TEST_CASE("udp-file fetch command line", "[tftp][cli]") {
+  auto d = file_fetch_with({"127.0.0.1:69", "dir/photo.jpg"});
+  CHECK(d.server.port == 69);
+  CHECK(d.output == "photo.jpg");
+  CHECK(d.wish.blksize == 0);  // auto
+  CHECK(d.wish.windowsize == 0);
+  CHECK(d.wish.timeout == 50ms);
+  CHECK(d.wish.options);
+  auto f = file_fetch_with({"[::1]:6969", "x", "-o", "-", "--blksize", "512", "--windowsize", "1", "--mode", "netascii",
+                            "--sha256", "--keep-partial", "-f"});
+  CHECK(f.output == "-");
+  CHECK(f.wish.blksize == 512);
+  CHECK(f.wish.windowsize == 1);
+  CHECK(f.netascii);
+  CHECK(f.sha256);
+  auto n = file_fetch_with({"127.0.0.1:69", "x", "--no-options"});
+  CHECK_FALSE(n.wish.options);
+  CHECK(n.wish.blksize == 512);
+  CHECK_THROWS_AS(file_fetch_with({"127.0.0.1:69", "x", "--blksize", "big"}), CLI::ValidationError);
+  CHECK_THROWS_AS(file_fetch_with({"127.0.0.1:69", "x", "--timeout", "1ms"}), CLI::ValidationError);
+  CHECK_THROWS_AS(file_fetch_with({":69", "x"}), CLI::ValidationError);
+  CHECK_THROWS_AS(file_fetch_with({"127.0.0.1:69", "dir/"}), CLI::ValidationError);
+}
