@@ -63,32 +63,33 @@ client() {
   fi
 }
 
-available() { "$bin" "$1" --help >/dev/null 2>&1; }
+# A group is shown when both its server and its client exist in this build.
+available() { "$bin" "$1" "$2" --help >/dev/null 2>&1 && "$bin" "$1" "$3" --help >/dev/null 2>&1; }
 
 echo "netlab demo ($("$bin" --version))"
 
-if available tcp; then
+if available tcp serve dial; then
   echo; echo "== TCP: the classic lesson (acknowledge with a UTF-8 template, close after the reply)"
   start_server tcp tcp serve --reply '伺服器端回傳伺服器端已接收到 {msg}' --once
   client tcp '伺服器端回傳伺服器端已接收到 封印解除!' tcp dial "127.0.0.1:$PORT" -m '封印解除!'
   stop_server tcp
 fi
 
-if available udp; then
+if available udp serve send; then
   echo; echo "== UDP: send a datagram, get the acknowledgement"
   start_server udp udp serve
   client udp 'server received: Hello UDP!' udp send "127.0.0.1:$PORT" 'Hello UDP!'
   stop_server udp
 fi
 
-if available ws-echo; then
+if available ws-echo serve dial; then
   echo; echo "== WebSocket: echo server on /echo, the lesson's client message"
   start_server ws ws-echo serve
   client ws 'hello Alvin' ws-echo dial "ws://127.0.0.1:$PORT/echo"
   stop_server ws
 fi
 
-if available udp-file; then
+if available udp-file serve fetch; then
   echo; echo "== TFTP over UDP: fetch a 1 MiB file and compare digests"
   mkdir -p "$work/root"
   head -c 1048576 /dev/urandom >"$work/root/sample.bin"
