@@ -64,7 +64,11 @@ client() {
 }
 
 # A group is shown when both its server and its client exist in this build.
-available() { "$bin" "$1" "$2" --help >/dev/null 2>&1 && "$bin" "$1" "$3" --help >/dev/null 2>&1; }
+available() {
+  local subs
+  subs=$("$bin" "$1" --help 2>/dev/null) || return 1
+  grep -qE "^  $2 " <<<"$subs" && grep -qE "^  $3 " <<<"$subs"
+}
 
 echo "netlab demo ($("$bin" --version))"
 
