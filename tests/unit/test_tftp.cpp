@@ -320,3 +320,49 @@ TEST_CASE("tftp session: gives up after retries with backoff", "[tftp][session]"
   REQUIRE(out.size() == 1);
   CHECK(out[0].what == action::kind::failed);
 }
+
+TEST_CASE("tftp session: a lost first block of a window is resent on the gap ACK, once", "[tftp][session]") {
+  transfer_settings s;
+  s.windowsize = 4;
+  sender tx(512 * 10, s);
+  receiver rx(s);
+  std::vector<action> out;
+  tx.start(out);
+  out.clear();
+  rx.start(out);
+  out.clear();
+  // Blocks 2..4 arrive, 1 was lost: one ACK 0, no delivery.
+  for (std::uint16_t b = 2; b <= 4; ++b) rx.on_data(b, 512, out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].what == action::kind::send_ack);
+  CHECK(out[0].wire_block == 0);
+  out.clear();
+  tx.on_ack(0, out);  // the repeated ACK 0: resend 1..4 at once
+  REQUIRE(out.size() == 5);
+  CHECK(out[0].wire_block == 1);
+  CHECK(out[3].wire_block == 4);
+  out.clear();
+  tx.on_ack(0, out);  // again: already resent for ACK 0
+  CHECK(out.empty());
+  // Duplicates of past blocks draw no ACK (no cascade).
+  rx.on_data(1, 512, out);
+  out.clear();
+  rx.on_data(1, 512, out);
+  CHECK(out.empty());
+}
+
+TEST_CASE("tftp session: duplicated packets cost a bounded number of extra blocks", "[tftp][session]") {
+  for (unsigned w : {1u, 4u, 16u}) {
+    transfer_settings s;
+    s.windowsize = w;
+    const std::uint64_t size = 512 * 200 + 7;
+    const auto clean = simulate(size, s, fault::none, ~0ull);
+    for (std::uint64_t at = 0; at < clean.steps; at += 7) {
+      INFO("window " << w << " duplicate at packet " << at);
+      auto r = simulate(size, s, fault::dup, at);
+      REQUIRE(r.receiver_done);
+      REQUIRE(r.contiguous);
+      CHECK(r.data_sent <= clean.data_sent + w);
+    }
+  }
+}

@@ -310,7 +310,7 @@ TEST_CASE("udp-file fetch command line", "[tftp][cli]") {
   CHECK(d.output == "photo.jpg");
   CHECK(d.wish.blksize == 0);  // auto
   CHECK(d.wish.windowsize == 0);
-  CHECK(d.wish.timeout == 50ms);
+  CHECK(d.wish.timeout == 20ms);
   CHECK(d.wish.options);
   auto f = file_fetch_with({"[::1]:6969", "x", "-o", "-", "--blksize", "512", "--windowsize", "1", "--mode", "netascii",
                             "--sha256", "--keep-partial", "-f"});

@@ -44,9 +44,22 @@ void sender::on_ack(std::uint16_t block, std::vector<action>& out) {
   if (finished_ || failed_) return;
   // Map the 16-bit number onto the blocks in flight: (acked_, sent_].
   const std::uint64_t ahead = static_cast<std::uint16_t>(block - static_cast<std::uint16_t>(acked_ & 0xffff));
-  if (ahead == 0 || acked_ + ahead > sent_) return;  // duplicate, stale or bogus: never resend on it
+  if (ahead == 0) {
+    // A repeated ACK of the last acknowledged block. With windows it is how the receiver reports that
+    // the first block of the window was lost (RFC 7440 section 4): resend the window, but once per
+    // acknowledged block, so a duplicated ACK costs at most one window. In lockstep (window 1) this
+    // is the Sorcerer's Apprentice trap (RFC 1123 4.2.3.1): only a timeout resends.
+    if (s_.windowsize > 1 && !fast_resent_ && sent_ > acked_) {
+      fast_resent_ = true;
+      retransmitted_ += std::min<std::uint64_t>(s_.windowsize, blocks_ - acked_);
+      send_window(acked_ + 1, out);
+    }
+    return;
+  }
+  if (acked_ + ahead > sent_) return;  // stale or bogus: never resend on it
   acked_ += ahead;
   tries_ = 0;
+  fast_resent_ = false;
   if (acked_ == blocks_) {
     finished_ = true;
     out.push_back(make(action::kind::done));
@@ -81,15 +94,22 @@ void receiver::start(std::vector<action>& out) {
 void receiver::on_data(std::uint16_t block, std::size_t size, std::vector<action>& out) {
   if (failed_) return;
   const auto expected = static_cast<std::uint16_t>(next_ & 0xffff);
-  if (finished_ || block != expected) {
-    // Duplicate (our ACK was lost) or out of order (a gap): ACK the last in-order block once, so the
-    // sender resumes from there. Only a timeout on the sender side resends data.
-    if (!gap_acked_ || finished_) {
-      action a = make(action::kind::send_ack);
-      a.wire_block = static_cast<std::uint16_t>((next_ - 1) & 0xffff);
-      out.push_back(a);
-      ++retransmitted_;
-      gap_acked_ = !finished_;
+  const auto ack_last = [&] {
+    action a = make(action::kind::send_ack);
+    a.wire_block = static_cast<std::uint16_t>((next_ - 1) & 0xffff);
+    out.push_back(a);
+    ++retransmitted_;
+  };
+  if (finished_) return ack_last();  // the final ACK was lost: the sender repeats its last block
+  if (block != expected) {
+    // A block from the future is a gap: ACK the last in-order block once, so the sender resumes from
+    // there. A block from the past is a duplicate (a retransmission, or the network's): no ACK, or
+    // each duplicate would draw a duplicate ACK and a window resent for it, over and over (the
+    // Sorcerer's Apprentice again). If our ACK was lost, our timer repeats it.
+    const auto delta = static_cast<std::uint16_t>(block - expected);
+    if (delta < 0x8000 && !gap_acked_) {
+      ack_last();
+      gap_acked_ = true;
       in_window_ = 0;
     }
     return;

@@ -44,7 +44,8 @@ public:
   sender(std::uint64_t size, transfer_settings s) noexcept;
   /// First window (call once the transfer may start: after the RRQ, OACK-ACK 0 or WRQ-ACK 0).
   void start(std::vector<action>& out);
-  /// An ACK arrived. Duplicate and stale ACKs are ignored (RFC 1123 4.2.3.1).
+  /// An ACK arrived. Stale ACKs are ignored; a repeated ACK resends the window once when windowsize > 1
+  /// (a lost first block), never in lockstep (RFC 1123 4.2.3.1).
   void on_ack(std::uint16_t block, std::vector<action>& out);
   /// The retransmission timer expired.
   void on_timeout(std::vector<action>& out);
@@ -68,6 +69,7 @@ private:
   std::uint64_t retransmitted_ = 0;
   bool finished_ = false;
   bool failed_ = false;
+  bool fast_resent_ = false;     // the window after acked_ was already resent for a repeated ACK
 };
 
 /// Receives blocks in order, acknowledging each window (RFC 1350 + RFC 7440).
@@ -77,7 +79,8 @@ public:
   explicit receiver(transfer_settings s) noexcept;
   /// Arms the first timer (the request or ACK 0 was just sent by the caller).
   void start(std::vector<action>& out);
-  /// A DATA packet with `size` payload bytes arrived.
+  /// A DATA packet with `size` payload bytes arrived. A gap draws one ACK of the last in-order block;
+  /// duplicates of past blocks draw nothing (the timer re-acknowledges), except after the last block.
   void on_data(std::uint16_t block, std::size_t size, std::vector<action>& out);
   /// The timer expired: re-acknowledge the last in-order block, or fail after `retries`.
   void on_timeout(std::vector<action>& out);
