@@ -237,6 +237,34 @@ class NetlabToNetlab(UdpFileBase):
         self.assertFalse(os.path.exists(out2))
 
 
+    def test_many_transfers_at_once(self):
+        files = {}
+        for i in range(12):
+            files["c%d.bin" % i] = os.urandom(200000 + i * 1000)
+            self.put("c%d.bin" % i, files["c%d.bin" % i])
+        srv = self.serve()
+        procs = []
+        for i, name in enumerate(files):
+            extra = ["--blksize", "512", "--windowsize", "1"] if i % 3 == 0 else []
+            procs.append((name, self.spawn([NETLAB, "udp-file", "fetch", "127.0.0.1:%d" % srv.port, name, "-o",
+                                            os.path.join(self.out, name), *extra])))
+        for name, p in procs:
+            self.assertEqual(p.wait(timeout=scaled(30)), 0, p.stderr())
+            self.assertEqual(self.read(os.path.join(self.out, name)), files[name])
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_privileged_port_needs_root(self):
+        """`--listen :69` as an ordinary user fails at once with a hint (run as nobody when we are root)."""
+        argv = [NETLAB, "udp-file", "serve", "--listen", "127.0.0.1:69", "--root", "/"]
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                self.skipTest("setpriv (util-linux) is needed to drop root for this check")
+            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv
+        r = subprocess.run(argv, capture_output=True, timeout=scaled(10))
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"ports below 1024 need root", r.stderr)
+
+
 class Security(UdpFileBase):
     def test_path_attacks_get_access_violation(self):
         self.put("ok.txt", b"fine")
