@@ -7,6 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <asio/dispatch.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -53,6 +56,13 @@ std::string describe(const std::error_code& ec) {
   if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) return "reset by peer (" + ec.message() + ")";
   return ec.message();
 }
+
+// Echo mode: a connection whose reads reach this size switches to splice(2) through a pipe, so
+// bulk bytes go socket -> pipe -> socket inside the kernel, never copied to user space (what Go's
+// io.Copy does). Small messages stay on recv/send, which is cheaper for them.
+constexpr std::size_t splice_threshold = 8 * 1024;
+constexpr std::size_t splice_chunk = 64 * 1024;  // the default pipe capacity
+constexpr int splice_rounds = 16;                // per readiness, so one client cannot starve the rest
 
 // One read buffer per io thread, reused by every connection that thread serves: a connection
 // holds no read buffer while it waits, so thousands of idle clients cost little memory.
@@ -106,7 +116,10 @@ class session : public std::enable_shared_from_this<session> {
       : srv_(std::move(srv)), opt_(srv_->options()), sock_(std::move(sock)), idle_(sock_.get_executor()),
         peer_(std::move(peer)), opened_(steady::now()), last_(opened_) {}
 
-  ~session() { srv_->remove(this); }
+  ~session() {
+    close_pipe();
+    srv_->remove(this);
+  }
 
   void start() {
     core::set_nodelay(sock_);
@@ -139,6 +152,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_readable(std::error_code ec) {
     if (closed_) return;
     if (ec) return finish(describe(ec));
+    if (pipe_[0] >= 0) return splice_readable();
     const std::size_t cap = opt_.mode == serve_mode::ack ? opt_.max_message : stream_chunk;
     auto& buf = scratch(cap);
     const std::size_t n = sock_.read_some(asio::buffer(buf.data(), cap), ec);
@@ -156,6 +170,7 @@ class session : public std::enable_shared_from_this<session> {
     if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer_, core::hexdump(buf.data(), n));
     handle(buf.data(), n);
     if (closed_ || writing_) return;  // on_written resumes reading: backpressure
+    if (opt_.mode == serve_mode::echo && n >= splice_threshold && !log.should_log(spdlog::level::debug)) open_pipe();
     if (once_done_) return finish("closed after the reply (--once)");
     do_wait_read();
   }
@@ -211,6 +226,66 @@ class session : public std::enable_shared_from_this<session> {
     do_wait_read();
   }
 
+  void open_pipe() {
+    if (::pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0) pipe_[0] = pipe_[1] = -1;  // out of fds: keep copying
+  }
+
+  void close_pipe() {
+    if (pipe_[0] < 0) return;
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
+    pipe_[0] = pipe_[1] = -1;
+  }
+
+  // Moves what the pipe holds to the socket; false when the socket is full (then waits) or failed.
+  bool drain_pipe() {
+    while (in_pipe_ > 0) {
+      const auto w = ::splice(pipe_[0], nullptr, sock_.native_handle(), nullptr, in_pipe_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (w > 0) {
+        in_pipe_ -= static_cast<std::size_t>(w);
+        out_ += static_cast<std::uint64_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        writing_ = true;
+        sock_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](std::error_code e) { self->on_pipe_writable(e); });
+        return false;
+      }
+      finish(describe(std::error_code(w < 0 ? errno : EPIPE, std::generic_category())));
+      return false;
+    }
+    return true;
+  }
+
+  void splice_readable() {
+    for (int round = 0; round < splice_rounds; ++round) {
+      if (!drain_pipe()) return;
+      const auto r = ::splice(sock_.native_handle(), nullptr, pipe_[1], nullptr, splice_chunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (r > 0) {
+        in_ += static_cast<std::uint64_t>(r);
+        in_pipe_ = static_cast<std::size_t>(r);
+        last_ = steady::now();
+        continue;
+      }
+      if (r == 0) return finish("closed by peer");  // the pipe is empty here: every byte was echoed
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return do_wait_read();
+      return finish(describe(std::error_code(errno, std::generic_category())));
+    }
+    if (!drain_pipe()) return;
+    asio::post(sock_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });  // let others run
+  }
+
+  void on_pipe_writable(std::error_code ec) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) return finish(describe(ec));
+    if (!drain_pipe()) return;
+    if (draining_) return finish("server stopping");
+    do_wait_read();
+  }
+
   // The timer fires at last activity + timeout; activity in between only moves last_, which is
   // cheaper than re-arming a timer on every read.
   void arm_idle() {
@@ -233,6 +308,7 @@ class session : public std::enable_shared_from_this<session> {
     idle_.cancel();
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
+    close_pipe();
     core::log().info("close {}: {}; in {} B, out {} B, {}", peer_, reason, in_, out_,
                      seconds_text(steady::now() - opened_));
   }
@@ -243,6 +319,8 @@ class session : public std::enable_shared_from_this<session> {
   asio::steady_timer idle_;
   std::string peer_;
   std::string pending_;
+  int pipe_[2] = {-1, -1};     // echo mode, bulk: socket -> pipe -> socket (splice)
+  std::size_t in_pipe_ = 0;    // bytes read into the pipe and not yet written back
   steady::time_point opened_;
   steady::time_point last_;
   std::uint64_t in_ = 0;
