@@ -7,6 +7,7 @@ started, by PID. Every wait is bounded.
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -188,3 +189,13 @@ def have_ipv6():
         return True
     except OSError:
         return False
+
+
+def run_unprivileged(testcase, argv, timeout=10):
+    """Runs argv as an ordinary user: as is, or as nobody through setpriv when the tests run as root
+    (skips the test when setpriv is missing). Returns the CompletedProcess."""
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            testcase.skipTest("setpriv (util-linux) is needed to drop root for this check")
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + list(argv)
+    return subprocess.run(argv, capture_output=True, timeout=scaled(timeout))

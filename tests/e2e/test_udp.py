@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from netlab_e2e import EXIT, NETLAB, NetlabTestCase, have_ipv6, scaled, unused_port
+from netlab_e2e import EXIT, NETLAB, run_unprivileged, NetlabTestCase, have_ipv6, scaled, unused_port
 
 LESSON_REPLY = "伺服器端回傳伺服器端已接收到 {msg}"
 LESSON_MSG = "封印解除!"
@@ -87,12 +87,7 @@ class UdpServe(NetlabTestCase):
 
     def test_lesson_port_689_needs_root(self):
         """The classic lesson's port: as an ordinary user a clear hint (we drop root with setpriv if needed)."""
-        argv = [NETLAB, "udp", "serve", "--listen", "127.0.0.1:689"]
-        if os.geteuid() == 0:
-            if not shutil.which("setpriv"):
-                self.skipTest("setpriv (util-linux) is needed to drop root for this check")
-            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv
-        r = subprocess.run(argv, capture_output=True, timeout=scaled(10))
+        r = run_unprivileged(self, [NETLAB, "udp", "serve", "--listen", "127.0.0.1:689"])
         self.assertEqual(r.returncode, EXIT["network"], r.stderr)
         self.assertIn(b"bind 127.0.0.1:689: Permission denied (ports below 1024 need root", r.stderr)
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from netlab_e2e import EXIT, NETLAB, NetlabTestCase, scaled, unused_port
+from netlab_e2e import EXIT, NETLAB, run_unprivileged, NetlabTestCase, scaled, unused_port
 
 
 def sha(data):
@@ -255,12 +255,7 @@ class NetlabToNetlab(UdpFileBase):
 
     def test_privileged_port_needs_root(self):
         """`--listen :69` as an ordinary user fails at once with a hint (run as nobody when we are root)."""
-        argv = [NETLAB, "udp-file", "serve", "--listen", "127.0.0.1:69", "--root", "/"]
-        if os.geteuid() == 0:
-            if not shutil.which("setpriv"):
-                self.skipTest("setpriv (util-linux) is needed to drop root for this check")
-            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv
-        r = subprocess.run(argv, capture_output=True, timeout=scaled(10))
+        r = run_unprivileged(self, [NETLAB, "udp-file", "serve", "--listen", "127.0.0.1:69", "--root", "/"])
         self.assertEqual(r.returncode, EXIT["network"], r.stderr)
         self.assertIn(b"ports below 1024 need root", r.stderr)
 

@@ -12,6 +12,7 @@
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/client.hpp"
+#include "netlab/tftp/detail/listen.hpp"
 #include "netlab/tftp/fault.hpp"
 #include "netlab/tftp/files.hpp"
 #include "netlab/tftp/server.hpp"
@@ -71,14 +72,9 @@ public:
       : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), buf_(2048) {}
 
   core::outcome start() {
-    std::error_code ec;
-    root_ = fs::canonical(opt_.root, ec);
-    if (ec || !fs::is_directory(root_))
-      return core::outcome::fail(exit_code::usage, "--root " + opt_.root + ": " + (ec ? ec.message() : "not a directory"),
-                                 "give an existing directory to serve, e.g. --root .");
-    auto r = core::bind_udp(sock_, opt_.listen);
+    udp::endpoint local;
+    auto r = detail::open_server(opt_, sock_, root_, local);
     if (!r.ok()) return r;
-    const auto local = sock_.local_endpoint(ec);
     core::log().info("udp-file serve (raw streaming, no reliability) on {} root {}", core::to_string(local), root_.string());
     out_.listening("udp-raw", core::address_string(local.address()), local.port());
     rt_.on_signal([self = shared_from_this()](int) {

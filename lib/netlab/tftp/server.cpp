@@ -15,6 +15,7 @@
 
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
+#include "netlab/tftp/detail/listen.hpp"
 #include "netlab/tftp/raw.hpp"
 #include "netlab/tftp/transfer.hpp"
 
@@ -39,15 +40,9 @@ public:
         buf_(max_packet + 1) {}
 
   core::outcome start() {
-    std::error_code ec;
-    root_ = fs::canonical(opt_.root, ec);
-    if (ec || !fs::is_directory(root_))
-      return core::outcome::fail(exit_code::usage, "--root " + opt_.root + ": " + (ec ? ec.message() : "not a directory"),
-                                 "give an existing directory to serve, e.g. --root .");
-    auto r = core::bind_udp(sock_, opt_.listen);
+    auto r = detail::open_server(opt_, sock_, root_, local_);
     if (!r.ok()) return r;
-    const auto local = sock_.local_endpoint(ec);
-    local_ = local;
+    const auto local = local_;
     core::log().info("udp-file serve (TFTP) on {} root {} ({}; max {} transfers, blksize <= {}, windowsize <= {})",
                      core::to_string(local), root_.string(), opt_.allow_upload ? (opt_.allow_overwrite ? "uploads may overwrite" : "uploads allowed") : "read-only",
                      opt_.max_transfers, opt_.limits.max_blksize, opt_.limits.max_windowsize);
@@ -258,6 +253,21 @@ private:
 };
 
 }  // namespace
+
+namespace detail {
+core::outcome open_server(const serve_options& opt, udp::socket& sock, fs::path& root, udp::endpoint& local) {
+  std::error_code ec;
+  root = fs::canonical(opt.root, ec);
+  if (ec || !fs::is_directory(root))
+    return core::outcome::fail(exit_code::usage, "--root " + opt.root + ": " + (ec ? ec.message() : "not a directory"),
+                               "give an existing directory to serve, e.g. --root .");
+  auto r = core::bind_udp(sock, opt.listen);
+  if (!r.ok()) return r;
+  local = sock.local_endpoint(ec);
+  if (ec) return core::outcome::fail(ec, "bind " + opt.listen.to_string());
+  return core::outcome::success();
+}
+}  // namespace detail
 
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   if (opt.proto == protocol::raw) return serve_raw(opt, rt, out);
