@@ -1,20 +1,105 @@
-"""ws-echo serve end to end with Python `websockets` (Debian's /usr/bin/python3) as the client.
-
-Covers what exists so far: echo keeps the opcode and bytes (sizes around the frame-length
-boundaries, UTF-8, empty), other paths 404, --max-message → 1009, SIGTERM → 1001 to every client.
-`ws-echo dial` is not implemented yet, so nothing here exercises it.
+"""ws-echo serve end to end with real peers: Python `websockets` (Debian's /usr/bin/python3), Node `ws`,
+a raw-socket client that hand-builds RFC 6455 frames (to break the protocol on purpose), openssl
+and headless Chromium.
 """
 import asyncio
+import base64
+import os
 import signal
+import socket
+import struct
+import subprocess
+import time
 import unittest
 
 import websockets
 
-from netlab_e2e import NetlabTestCase, scaled
+from netlab_e2e import NODE_ENV, NetlabTestCase, scaled
 
 
 def run(coro, timeout=20):
     return asyncio.run(asyncio.wait_for(coro, scaled(timeout)))
+
+
+class RawWs:
+    """A WebSocket client on a plain socket with hand-built frames (RFC 6455 5.2), so a test can
+    send what no library would: unmasked frames, reserved opcodes, invalid UTF-8, lying lengths."""
+
+    def __init__(self, port, path="/echo", headers=(), timeout=5):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=scaled(timeout))
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, port, key))
+        req += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
+        self.s.sendall(req.encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                break
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1]) if head else 0
+        self.head = head.decode("latin-1")
+
+    def frame(self, opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+        n = len(payload) if length is None else length
+        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+        m = 0x80 if mask else 0
+        if n < 126:
+            hdr = struct.pack("!BB", b0, m | n)
+        elif n < 65536:
+            hdr = struct.pack("!BBH", b0, m | 126, n)
+        else:
+            hdr = struct.pack("!BBQ", b0, m | 127, n)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+            hdr += key
+        self.s.sendall(hdr + payload)
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed with %d of %d bytes" % (len(self.buf), n))
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_frame(self):
+        """(fin, opcode, payload) of the next server frame; server frames must be unmasked."""
+        b0, b1 = self._read(2)
+        assert not b1 & 0x80, "server frames must not be masked (RFC 6455 5.1)"
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._read(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._read(n)
+
+    def read_close(self):
+        """The close code (and reason) the server sent, skipping data/ping frames."""
+        while True:
+            _, op, payload = self.read_frame()
+            if op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                return code, payload[2:].decode("utf-8", "replace")
+
+    def at_eof(self, timeout=5):
+        """True when the server closed the TCP connection within timeout."""
+        self.s.settimeout(scaled(timeout))
+        try:
+            while True:
+                if not self.s.recv(65536):
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.s.close()
 
 
 class WsEchoServe(NetlabTestCase):
@@ -76,6 +161,115 @@ class WsEchoServe(NetlabTestCase):
             self.assertEqual(codes, [1001] * 5)
         run(go())
         self.assertEqual(srv.wait(10), 0)
+
+
+    # ---- RFC 6455 strictness, with hand-built frames -------------------------------------------
+    def raw(self, srv, **kw):
+        c = RawWs(srv.port, **kw)
+        self.addCleanup(c.close)
+        self.assertEqual(c.status, 101, c.head)
+        return c
+
+    def test_raw_masked_text_is_echoed_and_ping_answered(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        c = self.raw(srv)
+        c.frame(0x1, "héllo".encode())
+        self.assertEqual(c.read_frame(), (True, 0x1, "héllo".encode()))
+        c.frame(0x9, b"are you there")  # ping → pong with the same payload (5.5.2, 5.5.3)
+        self.assertEqual(c.read_frame(), (True, 0xA, b"are you there"))
+        # A fragmented message with a ping between its fragments (5.4: control frames interleave).
+        c.frame(0x2, b"\x01\x02", fin=False)
+        c.frame(0x9, b"mid")
+        c.frame(0x0, b"\x03", fin=True)
+        self.assertEqual(c.read_frame(), (True, 0xA, b"mid"))
+        self.assertEqual(c.read_frame(), (True, 0x2, b"\x01\x02\x03"))
+
+    def test_raw_close_handshake_completes(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        c = self.raw(srv)
+        c.frame(0x8, struct.pack("!H", 1000) + b"bye")
+        self.assertEqual(c.read_close(), (1000, "bye"))  # 5.5.1: the server echoes the code
+        self.assertTrue(c.at_eof(), "server must close TCP after the close handshake (7.1.1)")
+
+    def assert_closes_with(self, srv, code, send):
+        c = self.raw(srv)
+        send(c)
+        got, reason = c.read_close()
+        self.assertEqual(got, code, reason)
+        self.assertTrue(c.at_eof(), "no TCP close after close %d" % code)
+        return reason
+
+    def test_raw_protocol_violations_close_1002(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0x1, b"unmasked", mask=False))  # 5.1
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0x3, b"reserved opcode"))  # 5.2
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0xB, b"reserved control"))
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0x1, b"rsv1", rsv=4))  # no extension
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0x0, b"continuation first"))
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0x9, b"fragmented ping", fin=False))  # 5.5
+        self.assert_closes_with(srv, 1002, lambda c: c.frame(0x9, b"x" * 126))  # control > 125
+        # The server still serves well-behaved clients afterwards.
+        c = self.raw(srv)
+        c.frame(0x1, b"still here")
+        self.assertEqual(c.read_frame(), (True, 0x1, b"still here"))
+
+    def test_raw_invalid_utf8_closes_1007(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        self.assert_closes_with(srv, 1007, lambda c: c.frame(0x1, b"bad \xff\xfe"))
+        self.assert_closes_with(srv, 1007, lambda c: c.frame(0x1, b"\xed\xa0\x80"))  # surrogate
+
+        def split(c):  # invalid only once the fragments are joined... and valid binary is fine
+            c.frame(0x2, b"\xff", fin=True)
+            self.assertEqual(c.read_frame(), (True, 0x2, b"\xff"))
+            c.frame(0x1, "封".encode()[:2], fin=False)
+            c.frame(0x0, b"A", fin=True)
+        self.assert_closes_with(srv, 1007, split)
+
+    def test_raw_oversized_closes_1009(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-message", "1000")
+        # Only the header claiming 2000 bytes is sent: the server must refuse before the payload.
+        self.assert_closes_with(srv, 1009, lambda c: c.frame(0x2, b"", length=2000))
+
+        def fragments(c):  # 600 + 600 bytes: each fragment fits, the message does not
+            c.frame(0x2, b"a" * 600, fin=False)
+            c.frame(0x0, b"b" * 600, fin=True)
+        self.assert_closes_with(srv, 1009, fragments)
+
+    # ---- other real clients and sizes -----------------------------------------------------------
+    def test_node_ws_client(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        script = r"""
+const WebSocket = require('ws');
+const ws = new WebSocket(process.argv[1]);
+const sent = ['hello Alvin', '封印解除!', '😀🎉', Buffer.from([0, 255, 128]), 'x'.repeat(70000),
+              Buffer.alloc(8 * 1024 * 1024, 7)];
+let i = 0;
+ws.on('open', () => ws.send(sent[0]));
+ws.on('message', (data, isBinary) => {
+  const want = sent[i];
+  const ok = Buffer.isBuffer(want) ? isBinary && data.equals(want) : !isBinary && data.toString() === want;
+  if (!ok) { console.log('MISMATCH ' + i); process.exit(1); }
+  if (++i < sent.length) ws.send(sent[i]); else ws.close(1000, 'done');
+});
+ws.on('close', (code) => { console.log('CLOSED ' + code + ' after ' + i); process.exit(code === 1000 ? 0 : 1); });
+ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
+"""
+        r = subprocess.run(["node", "-e", script, "ws://127.0.0.1:%d/echo" % srv.port], env=NODE_ENV,
+                           capture_output=True, timeout=scaled(30))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(b"CLOSED 1000 after 6", r.stdout)
+
+    def test_8mib_messages_and_utf8(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        big_text = ("封印解除!😀" * 1000000)[:8 * 1024 * 1024 // 4]
+        big_bin = os.urandom(8 * 1024 * 1024)
+
+        async def go():
+            async with websockets.connect(self.url(srv), max_size=None) as ws:
+                for m in ("封印解除!", "😀🎉👍🏽", big_text, big_bin):
+                    await ws.send(m)
+                    self.assertEqual(await ws.recv(), m)
+        run(go(), 30)
 
 
 if __name__ == "__main__":
