@@ -272,5 +272,119 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
         run(go(), 30)
 
 
+    # ---- limits and timeouts --------------------------------------------------------------------
+    def test_max_connections_refuses_with_503(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-connections", "2")
+
+        async def go():
+            a = await websockets.connect(self.url(srv))
+            b = await websockets.connect(self.url(srv))
+            with self.assertRaises(websockets.InvalidStatusCode) as cm:
+                await websockets.connect(self.url(srv))
+            self.assertEqual(cm.exception.status_code, 503)
+            await b.send("b still served")
+            self.assertEqual(await b.recv(), "b still served")
+            await a.close()
+            # The slot frees once the server has seen the close: retry, bounded.
+            deadline = time.monotonic() + scaled(5)
+            while True:
+                try:
+                    c = await websockets.connect(self.url(srv))
+                    break
+                except websockets.InvalidStatusCode as e:
+                    self.assertEqual(e.status_code, 503)
+                    self.assertLess(time.monotonic(), deadline, "slot never freed after a close")
+                    await asyncio.sleep(0.02)
+            await c.send("c")
+            self.assertEqual(await c.recv(), "c")
+            await b.close()
+            await c.close()
+        run(go())
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("HTTP 503", srv.stderr())
+
+    def test_handshake_timeout_drops_silent_and_partial_sockets(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--handshake-timeout", "300ms")
+        silent = socket.create_connection(("127.0.0.1", srv.port))
+        partial = socket.create_connection(("127.0.0.1", srv.port))
+        self.addCleanup(silent.close)
+        self.addCleanup(partial.close)
+        partial.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        for s in (silent, partial):
+            s.settimeout(scaled(5))
+            try:
+                self.assertEqual(s.recv(4096)[:0], b"")  # EOF or a 4xx/408 response, then EOF
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 0.25, "dropped before --handshake-timeout")
+        self.assertLess(took, scaled(3))
+        # A complete upgrade after the same wait is not affected.
+        c = self.raw(srv)
+        c.frame(0x1, b"ok")
+        self.assertEqual(c.read_frame(), (True, 0x1, b"ok"))
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("--handshake-timeout", srv.stderr())
+
+    def test_idle_timeout_closes_quiet_clients_1001(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--idle-timeout", "400ms")
+
+        async def go():
+            async with websockets.connect(self.url(srv)) as ws:
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 1.0:  # busy for 2.5 timeouts: stays open
+                    await ws.send("x")
+                    self.assertEqual(await ws.recv(), "x")
+                    await asyncio.sleep(0.1)
+                quiet = time.monotonic()
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    await ws.recv()
+                self.assertEqual((cm.exception.code, cm.exception.reason), (1001, "idle timeout"))
+                self.assertGreaterEqual(time.monotonic() - quiet, 0.3)
+        run(go())
+
+    def test_ping_interval_keeps_live_peers_and_drops_silent_ones(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--ping-interval", "150ms")
+        mute = self.raw(srv)  # reads nothing, answers no ping
+
+        async def go():
+            async with websockets.connect(self.url(srv)) as ws:  # websockets answers pings itself
+                await asyncio.sleep(1.0)
+                await ws.send("alive")
+                self.assertEqual(await ws.recv(), "alive")
+        run(go())
+        _, op, payload = mute.read_frame()
+        self.assertEqual(op, 0x9, "server never pinged")
+        self.assertTrue(mute.at_eof(5), "a peer that never answers pings was not dropped")
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("no pong", srv.stderr())
+
+    def test_allow_origin(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--allow-origin", "http://good.example",
+                          "--allow-origin", "https://also.example:8443")
+
+        async def go():
+            for origin in ("http://good.example", "https://also.example:8443", None):
+                async with websockets.connect(self.url(srv), origin=origin) as ws:
+                    await ws.send("o")
+                    self.assertEqual(await ws.recv(), "o")
+            for origin in ("http://evil.example", "http://good.example:81", "null"):
+                with self.assertRaises(websockets.InvalidStatusCode) as cm:
+                    await websockets.connect(self.url(srv), origin=origin)
+                self.assertEqual(cm.exception.status_code, 403, origin)
+        run(go())
+        # Without --allow-origin any origin is accepted (the classic lesson's CheckOrigin → true).
+        srv2 = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+
+        async def any_origin():
+            async with websockets.connect(self.url(srv2), origin="http://evil.example") as ws:
+                await ws.send("o")
+                self.assertEqual(await ws.recv(), "o")
+        run(any_origin())
+
+
 if __name__ == "__main__":
     unittest.main()
