@@ -5,16 +5,19 @@ and headless Chromium.
 import asyncio
 import base64
 import os
+import re
 import signal
 import socket
 import struct
+import ssl
 import subprocess
+import tempfile
 import time
 import unittest
 
 import websockets
 
-from netlab_e2e import NODE_ENV, NetlabTestCase, scaled
+from netlab_e2e import EXIT, NODE_ENV, NetlabTestCase, scaled, unused_port
 
 
 def run(coro, timeout=20):
@@ -384,6 +387,246 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
                 await ws.send("o")
                 self.assertEqual(await ws.recv(), "o")
         run(any_origin())
+
+
+    # ---- logs ---------------------------------------------------------------------------------
+    def test_logs_open_close_at_info_messages_at_v_headers_at_vv(self):
+        async def session(srv):
+            async with websockets.connect(self.url(srv), origin="http://page.example") as ws:
+                for m in ("hello Alvin", b"\x01\x02\x03"):
+                    await ws.send(m)
+                    await ws.recv()
+                await ws.close(1000, "done")
+
+        info = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        run(session(info))
+        self.assertEqual(info.terminate(), 0)
+        err = info.stderr()
+        self.assertRegex(err, r"ws open 127\.0\.0\.1:\d+ origin 'http://page\.example' resource /echo")
+        self.assertRegex(err, r"ws close 127\.0\.0\.1:\d+ origin 'http://page\.example': sent 1000 'done', "
+                              r"received 1000 'done'; in 2 msgs/14 B, out 2 msgs/14 B, \d+")
+        self.assertNotIn("text 11 B", err)
+        self.assertNotIn("Sec-WebSocket-Key", err)
+
+        v = self.server("-v", "ws-echo", "serve", "--listen", "127.0.0.1:0")
+        run(session(v))
+        self.assertEqual(v.terminate(), 0)
+        self.assertIn("text 11 B", v.stderr())
+        self.assertIn("binary 3 B", v.stderr())
+        self.assertNotIn("Sec-WebSocket-Key", v.stderr())
+
+        vv = self.server("-vv", "ws-echo", "serve", "--listen", "127.0.0.1:0")
+        run(session(vv))
+        self.assertEqual(vv.terminate(), 0)
+        err = vv.stderr()
+        self.assertIn("Sec-WebSocket-Key:", err)  # request headers
+        self.assertIn("HTTP/1.1 101 Switching Protocols", err)  # response headers
+        self.assertIn("Header Bytes", err)  # websocketpp's frame headers
+        self.assertIn("|hello Alvin|", err)  # hex dump
+
+
+class WsEchoServeTls(NetlabTestCase):
+    """wss:// with a certificate made here by openssl (CN and SAN for 127.0.0.1/localhost)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.cert = os.path.join(cls.dir.name, "cert.pem")
+        cls.key = os.path.join(cls.dir.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-keyout", cls.key, "-out", cls.cert, "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                       check=True, capture_output=True, timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def ctx(self):
+        c = ssl.create_default_context(cafile=self.cert)
+        return c
+
+    def wss(self, *extra):
+        return self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--tls-cert", self.cert,
+                           "--tls-key", self.key, *extra)
+
+    def test_wss_echo_and_sigterm(self):
+        srv = self.wss()
+        self.assertEqual(json_line(srv)["proto"], "wss")
+
+        async def go():
+            url = "wss://127.0.0.1:%d/echo" % srv.port
+            async with websockets.connect(url, ssl=self.ctx(), max_size=None) as ws:
+                for m in ("hello Alvin", "封印解除!", os.urandom(70000)):
+                    await ws.send(m)
+                    self.assertEqual(await ws.recv(), m)
+            # Clients still connected at SIGTERM get 1001 and the server exits promptly (the
+            # websocketpp TLS shutdown hang must not bite).
+            conns = [await websockets.connect(url, ssl=self.ctx()) for _ in range(3)]
+            t0 = time.monotonic()
+            srv.p.send_signal(signal.SIGTERM)
+            for c in conns:
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    await c.recv()
+                self.assertEqual(cm.exception.code, 1001)
+            return t0
+        t0 = run(go())
+        self.assertEqual(srv.wait(10), 0)
+        self.assertLess(time.monotonic() - t0, scaled(4))
+
+    def test_wss_rejects_plain_and_untrusted_clients(self):
+        srv = self.wss("--handshake-timeout", "500ms")
+
+        async def go():
+            with self.assertRaises(Exception):  # plain ws:// to a TLS port
+                await websockets.connect("ws://127.0.0.1:%d/echo" % srv.port, open_timeout=scaled(3))
+            with self.assertRaises(ssl.SSLCertVerificationError):  # default trust store: not trusted
+                await websockets.connect("wss://127.0.0.1:%d/echo" % srv.port,
+                                         ssl=ssl.create_default_context())
+        run(go())
+        # A TCP client that never starts TLS is dropped by --handshake-timeout.
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        self.addCleanup(s.close)
+        s.settimeout(scaled(5))
+        t0 = time.monotonic()
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        self.assertLess(time.monotonic() - t0, scaled(3))
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_bad_tls_files_are_usage_errors_before_binding(self):
+        port = unused_port(socket.SOCK_STREAM)
+        junk = os.path.join(self.dir.name, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate\n")
+        other_key = os.path.join(self.dir.name, "other.pem")
+        subprocess.run(["openssl", "genrsa", "-out", other_key, "2048"], check=True, capture_output=True, timeout=30)
+        cases = [(["--tls-cert", "/nonexistent/cert.pem", "--tls-key", self.key], "--tls-cert /nonexistent/cert.pem"),
+                 (["--tls-cert", self.cert], "--tls-key"),
+                 (["--tls-cert", junk, "--tls-key", self.key], "--tls-cert " + junk),
+                 (["--tls-cert", self.cert, "--tls-key", junk], "--tls-key " + junk),
+                 (["--tls-cert", self.cert, "--tls-key", other_key], "--tls-key " + other_key)]
+        for args, needle in cases:
+            r = self.netlab("ws-echo", "serve", "--listen", "127.0.0.1:%d" % port, *args, timeout=10)
+            self.assertEqual(r.returncode, EXIT["usage"], (args, r.stderr))
+            self.assertIn(needle, r.stderr.decode())
+            self.assertNotIn(b"listening", r.stdout)
+            self.assertEqual(len(r.stderr.decode().strip().splitlines()), 1, r.stderr)
+
+
+class WsEchoServeModes(NetlabTestCase):
+    def url(self, srv, path="/echo"):
+        return "ws://127.0.0.1:%d%s" % (srv.port, path)
+
+    def test_deflate_is_negotiated_and_echoes(self):
+        srv = self.server("-vv", "ws-echo", "serve", "--listen", "127.0.0.1:0", "--deflate")
+        plain = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+
+        async def go():
+            text = "compressible " * 50000
+            async with websockets.connect(self.url(srv), max_size=None) as ws:
+                self.assertIn("permessage-deflate", ws.response_headers.get("Sec-WebSocket-Extensions", ""))
+                self.assertEqual([e.name for e in ws.extensions], ["permessage-deflate"])
+                for m in ("hello Alvin", text, os.urandom(100000), "封印解除!😀", ""):
+                    await ws.send(m)
+                    self.assertEqual(await ws.recv(), m)
+            async with websockets.connect(self.url(plain)) as ws:  # not offered without --deflate
+                self.assertEqual(ws.extensions, [])
+                await ws.send("x")
+                self.assertEqual(await ws.recv(), "x")
+            # A client that does not offer it still works against --deflate.
+            async with websockets.connect(self.url(srv), compression=None) as ws:
+                self.assertEqual(ws.extensions, [])
+                await ws.send(text)
+                self.assertEqual(await ws.recv(), text)
+        run(go())
+        self.assertEqual(srv.terminate(), 0)
+        err = srv.stderr()
+        self.assertIn("extensions permessage-deflate", err)
+        # Replies really are compressed: -vv logs frame headers; RSV1 set on a text frame is 0xC1.
+        self.assertRegex(err, r"Header Bytes: \s*\[0\] \(\d+\) C1 ")
+
+    def test_deflate_with_node_ws(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--deflate")
+        script = r"""
+const WebSocket = require('ws');
+const ws = new WebSocket(process.argv[1], { perMessageDeflate: { threshold: 0 } });
+const msg = 'deflate me '.repeat(20000);
+ws.on('open', () => ws.send(msg));
+ws.on('message', (data) => {
+  console.log('EXT ' + ws.extensions + ' OK ' + (data.toString() === msg));
+  ws.close(1000);
+});
+ws.on('close', () => process.exit(0));
+ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
+"""
+        r = subprocess.run(["node", "-e", script, self.url(srv)], env=NODE_ENV, capture_output=True,
+                           timeout=scaled(20))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(b"EXT permessage-deflate", r.stdout)
+        self.assertIn(b"OK true", r.stdout)
+
+    def test_broadcast_to_50_clients(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--broadcast")
+
+        async def go():
+            conns = [await websockets.connect(self.url(srv)) for _ in range(50)]
+            for i, c in enumerate(conns):
+                await c.send("from %d" % i)
+            want = sorted("from %d" % i for i in range(50))
+            for c in conns:  # every client sees every message, its own included
+                got = [await c.recv() for _ in range(50)]
+                self.assertEqual(sorted(got), want)
+            await conns[0].send(b"\x00bin")
+            for c in conns:
+                self.assertEqual(await c.recv(), b"\x00bin")
+            for c in conns:
+                await c.close()
+        run(go(), 30)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_broadcast_closes_a_laggard_and_others_keep_up(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--broadcast", "--max-queue", "1MiB")
+        laggard = RawWs(srv.port)  # completes the upgrade, then never reads
+        self.addCleanup(laggard.close)
+        self.assertEqual(laggard.status, 101)
+        laggard.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = os.urandom(64 * 1024)
+        n = 400  # 25 MiB: far more than the kernel buffers plus --max-queue
+
+        async def go():
+            async with websockets.connect(self.url(srv), max_size=None) as a, \
+                    websockets.connect(self.url(srv), max_size=None) as b:
+                async def reader(ws):
+                    got = 0
+                    while got < n:
+                        self.assertEqual(await ws.recv(), chunk)
+                        got += 1
+                    return got
+                ra, rb = asyncio.ensure_future(reader(a)), asyncio.ensure_future(reader(b))
+                for _ in range(n):
+                    await a.send(chunk)
+                self.assertEqual(await ra, n)
+                self.assertEqual(await rb, n)
+        run(go(), 40)
+        # The laggard is told 1008 and, as it reads nothing, dropped after the 2 s close timeout.
+        deadline = time.monotonic() + scaled(6)
+        while "; too slow" not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        err = srv.stderr()
+        self.assertRegex(err, r"ws 127\.0\.0\.1:\d+: too slow: \d+ B unsent, over --max-queue 1048576, closing with 1008")
+        self.assertRegex(err, r"ws close 127\.0\.0\.1:\d+ origin '': sent 1008 'too slow: send queue over --max-queue'")
+        self.assertEqual(len(re.findall(r"ws \S+: too slow", err)), 1, err)  # one client only
+        self.assertEqual(len(re.findall(r"ws close .*too slow", err)), 1, err)
+        self.assertEqual(srv.terminate(), 0)
+
+
+def json_line(srv):
+    import json
+    return json.loads(srv.lines[0])
 
 
 if __name__ == "__main__":

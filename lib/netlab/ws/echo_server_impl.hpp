@@ -37,6 +37,8 @@ struct conn_state {
   bool stop_handled = false;
   timer_ptr handshake_timer, ping_timer, idle_timer;
   std::string note;  ///< why the server ended it (idle, no pong, too slow), for the close log
+  std::uint16_t sent_code = 0;  ///< the close code the server sent first, if it did
+  std::string sent_reason;
   // Also touched from other connections' strands (broadcast) and timers.
   std::atomic<std::uint64_t> msgs_out{0};
   std::atomic<std::uint64_t> bytes_out{0};
@@ -183,7 +185,11 @@ private:
         if (!c || c->get_state() != websocketpp::session::state::connecting) return;
         core::log().info("ws {}: no upgrade within --handshake-timeout {}, dropped", state(c).peer,
                          fmt_ms(opt_.handshake_timeout));
-        c->terminate(websocketpp::error::make_error_code(websocketpp::error::open_handshake_timeout));
+        // Shut the TCP socket down rather than terminate(): a pending TLS handshake read then fails
+        // at once (EOF) and websocketpp fails the connection; a cancel would be ignored until its
+        // own 5 s post-init timer.
+        std::error_code se;
+        c->get_raw_socket().shutdown(asio::socket_base::shutdown_both, se);
       });
     }
   }
@@ -317,9 +323,13 @@ private:
       st.inbox_bytes = 0;
     }
     auto dur = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
-    core::log().info("ws close {} origin '{}': sent {} '{}', received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
-                     st.peer, st.origin, con->get_local_close_code(), con->get_local_close_reason(),
-                     con->get_remote_close_code(), con->get_remote_close_reason(), st.note.empty() ? "" : "; ",
+    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), con->get_local_close_reason());
+    // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
+    if (st.sent_code != 0 && con->get_local_close_code() == websocketpp::close::status::abnormal_close)
+      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, con->get_local_close_reason());
+    core::log().info("ws close {} origin '{}': sent {}, received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
+                     st.peer, st.origin, sent, con->get_remote_close_code(), con->get_remote_close_reason(),
+                     st.note.empty() ? "" : "; ",
                      st.note, st.msgs_in, st.bytes_in, st.msgs_out.load(), st.bytes_out.load(), fmt_ms(dur));
   }
 
@@ -373,8 +383,7 @@ private:
       if (quiet < opt_.idle_timeout) return arm_idle(c, h, opt_.idle_timeout - quiet);
       st.note = "idle for --idle-timeout " + fmt_ms(opt_.idle_timeout);
       core::log().info("ws {}: {}, closing", st.peer, st.note);
-      std::error_code ec;
-      c->close(websocketpp::close::status::going_away, "idle timeout", ec);
+      close_by_server(c, st, websocketpp::close::status::going_away, "idle timeout");
     });
   }
 
@@ -461,7 +470,7 @@ private:
       std::error_code ec;
       auto s = con->get_state();
       if (s == websocketpp::session::state::open) {
-        con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+        close_by_server(con, st, websocketpp::close::status::going_away, "server shutting down");
       } else if (s == websocketpp::session::state::connecting) {
         con->terminate(websocketpp::error::make_error_code(websocketpp::error::operation_canceled));
       }
@@ -504,8 +513,15 @@ private:
     if (!st.note.empty() || con->get_state() != websocketpp::session::state::open) return;
     st.note = "too slow: " + std::to_string(backlog) + " B unsent, over --max-queue " + std::to_string(opt_.max_queue);
     core::log().info("ws {}: {}, closing with 1008", st.peer, st.note);
+    close_by_server(con, st, websocketpp::close::status::policy_violation, "too slow: send queue over --max-queue");
+  }
+
+  static void close_by_server(const con_ptr& con, conn_state& st, websocketpp::close::status::value code,
+                              const std::string& reason) {
+    st.sent_code = code;
+    st.sent_reason = reason;
     std::error_code ec;
-    con->close(websocketpp::close::status::policy_violation, "too slow: send queue over --max-queue", ec);
+    con->close(code, reason, ec);
   }
 
   serve_options opt_;
