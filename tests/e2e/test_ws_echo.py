@@ -4,6 +4,10 @@ and headless Chromium.
 """
 import asyncio
 import base64
+import json
+import shutil
+import urllib.error
+import urllib.request
 import os
 import re
 import signal
@@ -625,8 +629,125 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
 
 
 def json_line(srv):
-    import json
     return json.loads(srv.lines[0])
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Cdp:
+    """Chromium's DevTools protocol over its own WebSocket (flattened sessions), bounded waits."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 0
+
+    async def call(self, method, session=None, **params):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        await self.ws.send(json.dumps(msg))
+        while True:  # events arrive in between; skip them
+            reply = json.loads(await self.ws.recv())
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise AssertionError("%s: %s" % (method, reply["error"]))
+                return reply["result"]
+
+    async def open_page(self, url):
+        target = (await self.call("Target.createTarget", url=url))["targetId"]
+        return (await self.call("Target.attachToTarget", targetId=target, flatten=True))["sessionId"]
+
+    async def eval(self, session, expr):
+        r = await self.call("Runtime.evaluate", session, expression=expr, returnByValue=True)
+        return r["result"].get("value")
+
+    async def wait_for(self, session, expr, timeout, what):
+        deadline = time.monotonic() + scaled(timeout)
+        last = None
+        while time.monotonic() < deadline:
+            last = await self.eval(session, expr)
+            if last:
+                return last
+            await asyncio.sleep(0.05)
+        raise AssertionError("browser: %s not seen within %ss (last %r)" % (what, timeout, last))
+
+
+LOG_TEXT = "[...document.querySelectorAll('#log div')].map(e => e.className + ' ' + e.textContent).join('\\n')"
+CONNECTED = "document.getElementById('state')?.textContent === 'open'"
+
+
+def type_and_send(text):
+    return ("document.getElementById('msg').value = %s; document.getElementById('send').click(); true"
+            % json.dumps(text))
+
+
+class WsEchoServePage(NetlabTestCase):
+    def test_page_is_served_and_no_page_is_404(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % srv.port, timeout=scaled(5)) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn("text/html", r.headers["Content-Type"])
+            body = r.read().decode()
+        self.assertIn("new WebSocket(", body)
+        self.assertIn('location.host + "/echo"', body)
+        self.assertNotRegex(body, r"(src|href)=\"?(https?:)?//")  # nothing external, no CDN
+        with self.assertRaises(urllib.error.HTTPError) as cm:  # /echo without an upgrade
+            urllib.request.urlopen("http://127.0.0.1:%d/echo" % srv.port, timeout=scaled(5))
+        self.assertEqual(cm.exception.code, 426)
+        off = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--no-page")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen("http://127.0.0.1:%d/" % off.port, timeout=scaled(5))
+        self.assertEqual(cm.exception.code, 404)
+
+    @unittest.skipUnless(os.access(CHROMIUM, os.X_OK), "chromium is not installed (%s)" % CHROMIUM)
+    def test_headless_chromium_uses_the_page(self):
+        echo = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        chat = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--broadcast")
+        profile = tempfile.mkdtemp(prefix="netlab-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        browser = self.spawn([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-extensions", "--disable-dev-shm-usage", "--remote-debugging-port=0",
+                              "--user-data-dir=" + profile, "about:blank"])
+        # Chromium writes its DevTools port and browser path to DevToolsActivePort once it listens.
+        port_file = os.path.join(profile, "DevToolsActivePort")
+        deadline = time.monotonic() + scaled(20)
+        lines = []
+        while time.monotonic() < deadline and len(lines) < 2:
+            self.assertIsNone(browser.p.poll(), "chromium exited: " + browser.stderr()[-2000:])
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    lines = f.read().split()
+            time.sleep(0.05)
+        self.assertEqual(len(lines), 2, "chromium never opened its DevTools port: " + browser.stderr()[-2000:])
+        devtools = "ws://127.0.0.1:%s%s" % (lines[0], lines[1])
+
+        async def go():
+            async with websockets.connect(devtools, max_size=None) as ws:
+                cdp = Cdp(ws)
+                page = await cdp.open_page("http://127.0.0.1:%d/" % echo.port)
+                await cdp.wait_for(page, CONNECTED, 10, "the page connecting")
+                await cdp.eval(page, type_and_send("封印解除! from chromium"))
+                log = await cdp.wait_for(page, "(%s).includes('< 封印解除! from chromium') && (%s)"
+                                         % (LOG_TEXT, LOG_TEXT), 10, "the echo")
+                self.assertIn("out ", log)
+                # The broadcast stream: another client's message shows up in the page, and the
+                # page's message reaches the other client.
+                room = await cdp.open_page("http://127.0.0.1:%d/" % chat.port)
+                await cdp.wait_for(room, CONNECTED, 10, "the chat page connecting")
+                async with websockets.connect("ws://127.0.0.1:%d/echo" % chat.port) as other:
+                    await other.send("hello from python")
+                    await cdp.wait_for(room, "(%s).includes('< hello from python')" % LOG_TEXT, 10,
+                                       "the broadcast")
+                    await cdp.eval(room, type_and_send("hi from the browser"))
+                    self.assertEqual(await other.recv(), "hello from python")
+                    self.assertEqual(await other.recv(), "hi from the browser")
+        run(go(), 60)
+        browser.terminate(signal.SIGTERM, 10)
+        self.assertEqual(echo.terminate(), 0)
+        self.assertRegex(echo.stderr(), r"ws open 127\.0\.0\.1:\d+ origin 'http://127\.0\.0\.1:%d'" % echo.port)
+        self.assertIn("GET / → 200", echo.stderr())
 
 
 if __name__ == "__main__":
