@@ -115,3 +115,46 @@ TEST_CASE("ws-echo serve: bad values are usage errors naming the flag", "[ws][cl
   CHECK_FALSE(ws_usage_error({"ws-echo", "serve", "--listen", "127.0.0.1:99999"}).empty());
   CHECK_FALSE(ws_usage_error({"ws-echo"}).empty());
 }
+
+TEST_CASE("ws-echo serve: limits, timeouts, origins, modes", "[ws][cli]") {
+  test::parsed_cli c;
+  c.parse({"ws-echo", "serve", "--max-connections", "3", "--handshake-timeout", "250ms", "--idle-timeout", "1m",
+           "--ping-interval", "2s", "--allow-origin", "http://a.example", "--allow-origin", "https://b.example:8443",
+           "--deflate", "--broadcast", "--max-queue", "1MiB", "--no-page"});
+  auto o = c.options<ws::serve_options>();
+  CHECK(o.max_connections == 3);
+  CHECK(o.handshake_timeout == std::chrono::milliseconds(250));
+  CHECK(o.idle_timeout == std::chrono::minutes(1));
+  CHECK(o.ping_interval == std::chrono::seconds(2));
+  CHECK(o.allow_origins == std::vector<std::string>{"http://a.example", "https://b.example:8443"});
+  CHECK(o.deflate);
+  CHECK(o.broadcast);
+  CHECK(o.max_queue == 1024u * 1024);
+  CHECK_FALSE(o.page);
+}
+
+TEST_CASE("ws-echo serve: optional features are off by default", "[ws][cli]") {
+  test::parsed_cli c;
+  c.parse({"ws-echo", "serve"});
+  auto o = c.options<ws::serve_options>();
+  CHECK(o.max_connections == 0);
+  CHECK(o.handshake_timeout == std::chrono::seconds(5));
+  CHECK(o.idle_timeout.count() == 0);
+  CHECK(o.ping_interval.count() == 0);
+  CHECK(o.allow_origins.empty());
+  CHECK(o.tls_cert.empty());
+  CHECK_FALSE(o.deflate);
+  CHECK_FALSE(o.broadcast);
+  CHECK(o.max_queue == 16u * 1024 * 1024);
+  CHECK(o.page);
+}
+
+TEST_CASE("ws-echo serve: TLS files are checked at parse time", "[ws][cli]") {
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/k.pem"}),
+             Catch::Contains("--tls-cert /nonexistent/cert.pem"));
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--tls-cert", "/etc/hostname"}), Catch::Contains("--tls-key"));
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--tls-key", "/etc/hostname"}), Catch::Contains("--tls-cert"));
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--max-queue", "0"}), Catch::Contains("--max-queue"));
+  CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--idle-timeout", "soon"}), Catch::Contains("--idle-timeout"));
+  CHECK_FALSE(ws_usage_error({"ws-echo", "serve", "--max-connections", "-1"}).empty());
+}

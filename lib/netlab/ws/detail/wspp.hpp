@@ -2,6 +2,7 @@
 /// The ONLY header that includes websocketpp (STYLE.md §6): configs for plain, TLS and deflate
 /// endpoints, and a logger adapter that routes websocketpp's channels into netlab's spdlog logger.
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 #include <websocketpp/config/asio.hpp>
@@ -39,7 +40,10 @@ public:
     if (!dynamic_test(channel)) return;
     auto& l = core::log();
     if (error_) {
-      l.log(channel >= websocketpp::log::elevel::rerror ? spdlog::level::warn : spdlog::level::debug,
+      // An aborted operation is a cancellation we asked for (stop_listening, a closed socket),
+      // logged by websocketpp at rerror: not worth a warning.
+      const bool cancelled = std::strstr(msg, "Operation aborted") || std::strstr(msg, "Operation canceled");
+      l.log(channel >= websocketpp::log::elevel::rerror && !cancelled ? spdlog::level::warn : spdlog::level::debug,
             "websocket: {}", msg);
     } else if (l.should_log(spdlog::level::debug)) {
       l.debug("websocket: {}", msg);
@@ -89,6 +93,13 @@ struct deflate_config : Base {
   struct permessage_deflate_config {};
   using permessage_deflate_type =
       websocketpp::extensions::permessage_deflate::enabled<permessage_deflate_config>;
+};
+
+/// Gives every connection of a config a `State` base (websocketpp's `connection_base` hook), so
+/// per-connection data lives in the connection itself: no map lookup, no shared lock per message.
+template <typename Base, typename State>
+struct with_state : Base {
+  using connection_base = State;
 };
 
 using plain_server = websocketpp::server<plain_config>;

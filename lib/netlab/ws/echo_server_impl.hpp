@@ -1,0 +1,566 @@
+#pragma once
+// ws-echo serve's engine, a template over the websocketpp server type (plain/TLS × deflate or not).
+// Private to lib/netlab/ws/echo_server*.cpp: it includes websocketpp through detail/wspp.hpp.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "netlab/core/log.hpp"
+#include "netlab/core/net.hpp"
+#include "netlab/ws/detail/wspp.hpp"
+#include "netlab/ws/echo_server.hpp"
+#include "netlab/ws/page.hpp"
+
+namespace netlab::ws::detail {
+
+using hdl_t = websocketpp::connection_hdl;
+using msg_ptr = websocketpp::config::asio::message_type::ptr;
+using timer_ptr = std::shared_ptr<asio::steady_timer>;
+using clock = std::chrono::steady_clock;
+
+/// Per-connection state: a base class of every websocketpp connection (detail::with_state), so
+/// counters and timers live in the connection and the hot path never takes a shared lock.
+struct conn_state {
+  // Written on the connection's strand before open, read-only afterwards.
+  std::string peer = "?";
+  std::string origin;
+  clock::time_point opened{};
+  bool counted = false;  ///< holds a --max-connections slot
+  // Only touched on the connection's strand.
+  std::uint64_t msgs_in = 0;
+  std::uint64_t bytes_in = 0;
+  bool pong_pending = false;
+  bool stop_handled = false;
+  timer_ptr handshake_timer, ping_timer, idle_timer;
+  std::string note;  ///< why the server ended it (idle, no pong, too slow), for the close log
+  std::uint16_t sent_code = 0;  ///< the close code the server sent first, if it did
+  std::string sent_reason;
+  // Also touched from other connections' strands (broadcast) and timers.
+  std::atomic<std::uint64_t> msgs_out{0};
+  std::atomic<std::uint64_t> bytes_out{0};
+  std::atomic<clock::rep> last_activity{0};
+  // Broadcast inbox: filled by other connections, drained on this connection's strand.
+  std::mutex inbox_mu;  ///< this connection's own lock, never a global one
+  std::vector<msg_ptr> inbox;
+  std::uint64_t inbox_bytes = 0;
+  bool laggard = false;  ///< (inbox_mu) closing for --max-queue; gets nothing more
+
+  void touch() { last_activity.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
+};
+
+using plain_state_server = websocketpp::server<with_state<plain_config, conn_state>>;
+using plain_deflate_state_server = websocketpp::server<with_state<deflate_config<plain_config>, conn_state>>;
+using tls_state_server = websocketpp::server<with_state<tls_config, conn_state>>;
+using tls_deflate_state_server = websocketpp::server<with_state<deflate_config<tls_config>, conn_state>>;
+
+using tls_context_ptr = std::shared_ptr<asio::ssl::context>;
+
+/// Loads --tls-cert/--tls-key into a server context; a failure is a usage error naming the file.
+core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx);
+
+inline std::string fmt_ms(std::chrono::milliseconds d) { return core::format_duration(d); }
+
+template <typename Server>
+class echo_engine : public std::enable_shared_from_this<echo_engine<Server>> {
+public:
+  using con_ptr = typename Server::connection_ptr;
+
+  echo_engine(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls)
+      : opt_(opt), rt_(rt), out_(out), tls_(std::move(tls)), shutdown_timer_(rt.ioc()) {}
+
+  core::outcome start() {
+    srv_.clear_access_channels(websocketpp::log::alevel::all);
+    srv_.clear_error_channels(websocketpp::log::elevel::all);
+    srv_.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror |
+                            websocketpp::log::elevel::fatal);
+    // -vv: websocketpp's frame header lines (payloads stay off; messages get a hex dump below).
+    if (core::log().should_log(spdlog::level::trace)) srv_.set_access_channels(websocketpp::log::alevel::frame_header);
+    std::error_code ec;
+    srv_.init_asio(&rt_.ioc(), ec);
+    if (ec) return core::outcome::fail(ec, "init", "");
+    srv_.set_reuse_addr(true);
+    srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
+    if (opt_.handshake_timeout.count() > 0) srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
+    // A peer that does not answer our close within 2 s is dropped (laggards, dead peers).
+    srv_.set_close_handshake_timeout(2000);
+    if constexpr (is_tls) {
+      srv_.set_tls_init_handler([ctx = tls_](hdl_t) { return ctx; });
+    }
+    srv_.set_tcp_pre_init_handler([this](hdl_t h) { on_accept(h); });
+    srv_.set_validate_handler([this](hdl_t h) { return on_validate(h); });
+    srv_.set_http_handler([this](hdl_t h) { on_http(h); });
+    srv_.set_open_handler([this](hdl_t h) { on_open(h); });
+    srv_.set_close_handler([this](hdl_t h) { on_close(h); });
+    srv_.set_fail_handler([this](hdl_t h) { on_fail(h); });
+    srv_.set_message_handler([this](hdl_t h, msg_ptr m) { on_message(h, std::move(m)); });
+    srv_.set_pong_handler([this](hdl_t h, std::string) {
+      if (auto con = get(h)) state(con).pong_pending = false;
+    });
+    srv_.set_interrupt_handler([this](hdl_t h) { on_interrupt(h); });
+
+    std::vector<asio::ip::tcp::endpoint> eps;
+    if (opt_.listen.host.empty()) {
+      eps.emplace_back(asio::ip::tcp::v6(), opt_.listen.port);
+    } else {
+      eps = core::resolve_tcp(opt_.listen, true, ec);
+      if (ec || eps.empty()) return core::outcome::fail(ec, "resolve " + opt_.listen.to_string(), core::hint_for(ec));
+    }
+    srv_.listen(eps.front(), ec);
+    if (ec) return core::outcome::fail(ec, "listen on " + opt_.listen.to_string(), core::hint_for(ec));
+    auto local = srv_.get_local_endpoint(ec);
+    srv_.start_accept(ec);
+    if (ec) return core::outcome::fail(ec, "accept", "");
+    auto addr = opt_.listen.host.empty() ? std::string("::") : core::address_string(local.address());
+    core::log().info("ws-echo serve on {}{} path {} ({}{}{}, {} thread(s))", is_tls ? "wss://" : "ws://",
+                     core::to_string(local), opt_.path, opt_.broadcast ? "broadcast" : "echo",
+                     opt_.deflate ? ", permessage-deflate" : "", opt_.page ? ", page at /" : "", opt_.threads);
+    out_.listening(is_tls ? "wss" : "ws", addr, local.port());
+    return core::outcome::success();
+  }
+
+  /// SIGINT/SIGTERM: stop accepting, close every connection with 1001 on its own strand, and make
+  /// sure run() returns within a bounded time even if a (TLS) connection never finishes closing.
+  void stop() {
+    stopping_ = true;
+    std::error_code ec;
+    srv_.stop_listening(ec);
+    for (auto& con : live()) con->interrupt();  // on_interrupt() closes it on its strand
+    shutdown_started_ = clock::now();
+    arm_shutdown_poll();
+    rt_.release();
+  }
+
+private:
+  static constexpr bool is_tls = std::is_same_v<Server, tls_state_server> || std::is_same_v<Server, tls_deflate_state_server>;
+
+  static conn_state& state(const con_ptr& con) { return *con; }
+
+  con_ptr get(hdl_t h) {
+    std::error_code ec;
+    auto con = srv_.get_con_from_hdl(h, ec);
+    return ec ? nullptr : con;
+  }
+
+  std::vector<con_ptr> live() {
+    std::vector<con_ptr> out;
+    std::lock_guard<std::mutex> lk(reg_mu_);
+    for (auto& h : all_)
+      if (auto con = get(h)) out.push_back(std::move(con));
+    return out;
+  }
+
+  // --- accept and handshake ----------------------------------------------------------------------
+  void on_accept(hdl_t h) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    std::error_code ec;
+    auto& sock = con->get_raw_socket();
+    // websocketpp never sets TCP_NODELAY; the socket is open only from tcp_pre_init on (NOTES.md).
+    sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto ep = sock.remote_endpoint(ec);
+    if (!ec) st.peer = core::to_string(ep);
+    {
+      std::lock_guard<std::mutex> lk(reg_mu_);
+      // Registry of every accepted socket (weak handles, pruned as they expire) for the shutdown.
+      if (all_.size() >= prune_at_) {
+        all_.erase(std::remove_if(all_.begin(), all_.end(), [](const hdl_t& w) { return w.expired(); }), all_.end());
+        prune_at_ = std::max<std::size_t>(64, all_.size() * 2);
+      }
+      all_.push_back(h);
+    }
+    if (stopping_) {
+      con->interrupt();
+      return;
+    }
+    // Covers the TLS handshake too (websocketpp's own open timeout starts only after it).
+    if (opt_.handshake_timeout.count() > 0) {
+      st.handshake_timer = con->set_timer(static_cast<long>(opt_.handshake_timeout.count()), [this, h](const std::error_code& e) {
+        if (e) return;
+        auto c = get(h);
+        if (!c || c->get_state() != websocketpp::session::state::connecting) return;
+        core::log().info("ws {}: no upgrade within --handshake-timeout {}, dropped", state(c).peer,
+                         fmt_ms(opt_.handshake_timeout));
+        // Shut the TCP socket down rather than terminate(): a pending TLS handshake read then fails
+        // at once (EOF) and websocketpp fails the connection; a cancel would be ignored until its
+        // own 5 s post-init timer.
+        std::error_code se;
+        c->get_raw_socket().shutdown(asio::socket_base::shutdown_both, se);
+      });
+    }
+  }
+
+  bool origin_allowed(const std::string& origin) const {
+    if (opt_.allow_origins.empty() || origin.empty()) return true;  // non-browser clients send none
+    auto lower = [](std::string s) {
+      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return s;
+    };
+    auto o = lower(origin);
+    for (auto& a : opt_.allow_origins)
+      if (a == "*" || lower(a) == o) return true;
+    return false;
+  }
+
+  bool path_matches(const std::string& resource) const {
+    // The path, optionally followed by a query string.
+    return resource == opt_.path ||
+           (resource.compare(0, opt_.path.size(), opt_.path) == 0 && resource.size() > opt_.path.size() &&
+            resource[opt_.path.size()] == '?');
+  }
+
+  bool on_validate(hdl_t h) {
+    auto con = get(h);
+    if (!con) return false;
+    auto& st = state(con);
+    st.origin = con->get_request_header("Origin");
+    if (core::log().should_log(spdlog::level::trace))
+      core::log().trace("ws {} handshake request:\n{}", st.peer, con->get_request().raw());
+    if (stopping_) {
+      con->set_status(websocketpp::http::status_code::service_unavailable);
+      return false;
+    }
+    if (!path_matches(con->get_resource())) {
+      con->set_status(websocketpp::http::status_code::not_found);
+      return false;
+    }
+    if (!origin_allowed(st.origin)) {
+      con->set_status(websocketpp::http::status_code::forbidden);
+      return false;
+    }
+    if (opt_.max_connections > 0 && open_count_.fetch_add(1) >= opt_.max_connections) {
+      open_count_.fetch_sub(1);
+      con->set_status(websocketpp::http::status_code::service_unavailable);
+      con->append_header("Retry-After", "1");
+      return false;
+    }
+    st.counted = opt_.max_connections > 0;
+    return true;
+  }
+
+  void on_http(hdl_t h) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    if (st.handshake_timer) st.handshake_timer->cancel();
+    auto res = con->get_resource();
+    if (opt_.page && (res == "/" || res.rfind("/?", 0) == 0)) {
+      con->set_status(websocketpp::http::status_code::ok);
+      con->append_header("Content-Type", "text/html; charset=utf-8");
+      con->append_header("Cache-Control", "no-store");
+      con->set_body(page_html(opt_.path));
+    } else if (path_matches(res)) {
+      con->set_status(websocketpp::http::status_code::upgrade_required);
+      con->append_header("Sec-WebSocket-Version", "13");
+      con->set_body("this resource speaks WebSocket only\n");
+    } else {
+      con->set_status(websocketpp::http::status_code::not_found);
+      con->set_body("not found\n");
+    }
+    core::log().info("http {} {} {} → {}", st.peer, con->get_request().get_method(), res,
+                     static_cast<int>(con->get_response_code()));
+  }
+
+  void on_fail(hdl_t h) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    release_slot(st);
+    cancel_timers(st);
+    if (st.peer == "?") return;  // the pending accept, cancelled by stop_listening()
+    auto status = static_cast<int>(con->get_response_code());
+    if (status >= 400) {
+      core::log().info("ws refused {} {} origin '{}': HTTP {}", st.peer, con->get_resource(), st.origin, status);
+    } else {
+      core::log().info("ws handshake with {} failed: {}", st.peer, con->get_ec().message());
+    }
+  }
+
+  // --- open connections --------------------------------------------------------------------------
+  void on_open(hdl_t h) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    if (st.handshake_timer) st.handshake_timer->cancel();
+    st.opened = clock::now();
+    st.touch();
+    auto ext = con->get_response_header("Sec-WebSocket-Extensions");
+    core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, con->get_resource(),
+                     ext.empty() ? "" : " extensions ", ext);
+    if (core::log().should_log(spdlog::level::trace))
+      core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
+    {
+      std::lock_guard<std::mutex> lk(reg_mu_);
+      open_.push_back(h);
+      publish_open();
+    }
+    if (opt_.ping_interval.count() > 0) arm_ping(con, h);
+    if (opt_.idle_timeout.count() > 0) arm_idle(con, h, opt_.idle_timeout);
+    if (stopping_) con->interrupt();
+  }
+
+  void on_close(hdl_t h) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    release_slot(st);
+    cancel_timers(st);
+    {
+      std::lock_guard<std::mutex> lk(reg_mu_);
+      open_.erase(std::remove_if(open_.begin(), open_.end(),
+                                 [&](const hdl_t& w) { return !w.owner_before(h) && !h.owner_before(w); }),
+                  open_.end());
+      publish_open();
+    }
+    {
+      std::lock_guard<std::mutex> lk(st.inbox_mu);
+      st.laggard = true;  // nothing more for it
+      st.inbox.clear();
+      st.inbox_bytes = 0;
+    }
+    auto dur = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
+    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), con->get_local_close_reason());
+    // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
+    if (st.sent_code != 0 && con->get_local_close_code() == websocketpp::close::status::abnormal_close)
+      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, con->get_local_close_reason());
+    core::log().info("ws close {} origin '{}': sent {}, received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
+                     st.peer, st.origin, sent, con->get_remote_close_code(), con->get_remote_close_reason(),
+                     st.note.empty() ? "" : "; ",
+                     st.note, st.msgs_in, st.bytes_in, st.msgs_out.load(), st.bytes_out.load(), fmt_ms(dur));
+  }
+
+  void release_slot(conn_state& st) {
+    if (st.counted) {
+      st.counted = false;
+      open_count_.fetch_sub(1);
+    }
+  }
+
+  static void cancel_timers(conn_state& st) {
+    // A pending websocketpp timer holds its connection: cancel them so it can be freed.
+    for (auto* t : {&st.handshake_timer, &st.ping_timer, &st.idle_timer})
+      if (*t) (*t)->cancel();
+  }
+
+  void publish_open() {  // reg_mu_ held
+    std::atomic_store(&open_snapshot_, std::make_shared<const std::vector<hdl_t>>(open_));
+  }
+
+  // --- timers --------------------------------------------------------------------------------------
+  void arm_ping(const con_ptr& con, hdl_t h) {
+    state(con).ping_timer = con->set_timer(static_cast<long>(opt_.ping_interval.count()), [this, h](const std::error_code& e) {
+      if (e) return;
+      auto c = get(h);
+      if (!c || c->get_state() != websocketpp::session::state::open) return;
+      auto& st = state(c);
+      if (st.pong_pending) {
+        st.note = "no pong within --ping-interval " + fmt_ms(opt_.ping_interval) + ", dropped";
+        core::log().info("ws {}: {}", st.peer, st.note);
+        c->terminate(websocketpp::error::make_error_code(websocketpp::error::operation_canceled));
+        return;
+      }
+      st.pong_pending = true;
+      std::error_code ec;
+      c->ping("netlab", ec);
+      arm_ping(c, h);
+    });
+  }
+
+  void arm_idle(const con_ptr& con, hdl_t h, std::chrono::milliseconds wait) {
+    // One timer per connection: the message path only stores a timestamp, the timer re-arms for
+    // whatever is left when it fires.
+    state(con).idle_timer = con->set_timer(static_cast<long>(std::max<long long>(1, wait.count())), [this, h](const std::error_code& e) {
+      if (e) return;
+      auto c = get(h);
+      if (!c || c->get_state() != websocketpp::session::state::open) return;
+      auto& st = state(c);
+      auto last = clock::time_point(clock::duration(st.last_activity.load(std::memory_order_relaxed)));
+      auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - last);
+      if (quiet < opt_.idle_timeout) return arm_idle(c, h, opt_.idle_timeout - quiet);
+      st.note = "idle for --idle-timeout " + fmt_ms(opt_.idle_timeout);
+      core::log().info("ws {}: {}, closing", st.peer, st.note);
+      close_by_server(c, st, websocketpp::close::status::going_away, "idle timeout");
+    });
+  }
+
+  void arm_shutdown_poll() {
+    shutdown_timer_.expires_after(std::chrono::milliseconds(100));
+    shutdown_timer_.async_wait([self = this->shared_from_this()](const std::error_code& e) {
+      if (!e) self->on_shutdown_poll();
+    });
+  }
+
+  void on_shutdown_poll() {
+    auto cons = live();
+    if (cons.empty()) return;  // nothing left: run() returns once the last handlers drain
+    auto waited = clock::now() - shutdown_started_;
+    if (waited >= std::chrono::milliseconds(3000)) {
+      core::log().warn("{} connection(s) still open 3s after the stop; stopping anyway", cons.size());
+      rt_.stop();
+      return;
+    }
+    if (waited >= std::chrono::milliseconds(1500) && !forced_) {
+      // websocketpp may never call the close handler of a TLS connection after close_notify
+      // (NOTES.md): close the raw sockets of whatever is left, each on its own strand.
+      forced_ = true;
+      for (auto& con : cons) {
+        con->set_timer(0, [con](const std::error_code&) {
+          std::error_code ec;
+          con->get_raw_socket().close(ec);
+        });
+      }
+    }
+    arm_shutdown_poll();
+  }
+
+  // --- messages ------------------------------------------------------------------------------------
+  void on_message(hdl_t h, msg_ptr msg) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    const auto n = msg->get_payload().size();
+    ++st.msgs_in;
+    st.bytes_in += n;
+    st.touch();
+    if (core::log().should_log(spdlog::level::debug)) {
+      core::log().debug("ws {} → {} {} B", st.peer,
+                        msg->get_opcode() == websocketpp::frame::opcode::text ? "text" : "binary", n);
+      if (core::log().should_log(spdlog::level::trace))
+        core::log().trace("ws {} payload:\n{}", st.peer, core::hexdump(msg->get_payload().data(), n, 256));
+    }
+    // Replies are compressed when the receiving connection negotiated permessage-deflate.
+    if (opt_.deflate) msg->set_compressed(true);
+    if (!opt_.broadcast) return deliver(con, st, msg);  // already on this connection's strand
+    auto targets = std::atomic_load(&open_snapshot_);
+    if (!targets) return;
+    for (auto& t : *targets)
+      if (auto c = get(t)) post_to(c, msg);
+  }
+
+  /// Broadcast: hands msg to another connection, whose strand sends it (see on_interrupt).
+  void post_to(const con_ptr& con, const msg_ptr& msg) {
+    auto& st = state(con);
+    const auto n = msg->get_payload().size();
+    bool kick = false;
+    {
+      std::lock_guard<std::mutex> lk(st.inbox_mu);
+      if (st.laggard) return;
+      if (st.inbox_bytes > 0 && st.inbox_bytes + n > opt_.max_queue) {
+        st.laggard = true;  // its strand is not even keeping up with the inbox
+        kick = true;
+      } else {
+        kick = st.inbox.empty();
+        st.inbox.push_back(msg);
+        st.inbox_bytes += n;
+      }
+    }
+    if (kick) con->interrupt();
+  }
+
+  void on_interrupt(hdl_t h) {
+    auto con = get(h);
+    if (!con) return;
+    auto& st = state(con);
+    if (stopping_ && !st.stop_handled) {
+      st.stop_handled = true;
+      std::error_code ec;
+      auto s = con->get_state();
+      if (s == websocketpp::session::state::open) {
+        close_by_server(con, st, websocketpp::close::status::going_away, "server shutting down");
+      } else if (s == websocketpp::session::state::connecting) {
+        con->terminate(websocketpp::error::make_error_code(websocketpp::error::operation_canceled));
+      }
+      return;
+    }
+    std::vector<msg_ptr> batch;
+    bool lag;
+    {
+      std::lock_guard<std::mutex> lk(st.inbox_mu);
+      batch.swap(st.inbox);
+      st.inbox_bytes = 0;
+      lag = st.laggard;
+    }
+    if (lag) return too_slow(con, st, 0);
+    for (auto& m : batch) deliver(con, st, m);
+  }
+
+  /// Sends msg on con (on con's strand) unless its unsent backlog would pass --max-queue.
+  void deliver(const con_ptr& con, conn_state& st, const msg_ptr& msg) {
+    if (con->get_state() != websocketpp::session::state::open) return;
+    const auto n = msg->get_payload().size();
+    const auto backlog = con->get_buffered_amount();
+    if (backlog > 0 && backlog + n > opt_.max_queue) {
+      {
+        std::lock_guard<std::mutex> lk(st.inbox_mu);
+        st.laggard = true;
+        st.inbox.clear();
+        st.inbox_bytes = 0;
+      }
+      return too_slow(con, st, backlog);
+    }
+    auto ec = con->send(msg);
+    if (ec) return;
+    st.msgs_out.fetch_add(1, std::memory_order_relaxed);
+    st.bytes_out.fetch_add(n, std::memory_order_relaxed);
+    st.touch();
+  }
+
+  void too_slow(const con_ptr& con, conn_state& st, std::size_t backlog) {
+    if (!st.note.empty() || con->get_state() != websocketpp::session::state::open) return;
+    st.note = "too slow: " + std::to_string(backlog) + " B unsent, over --max-queue " + std::to_string(opt_.max_queue);
+    core::log().info("ws {}: {}, closing with 1008", st.peer, st.note);
+    close_by_server(con, st, websocketpp::close::status::policy_violation, "too slow: send queue over --max-queue");
+  }
+
+  static void close_by_server(const con_ptr& con, conn_state& st, websocketpp::close::status::value code,
+                              const std::string& reason) {
+    st.sent_code = code;
+    st.sent_reason = reason;
+    std::error_code ec;
+    con->close(code, reason, ec);
+  }
+
+  serve_options opt_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  tls_context_ptr tls_;
+  Server srv_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> open_count_{0};
+  std::mutex reg_mu_;  ///< registry below; taken on accept/open/close, never per message
+  std::vector<hdl_t> all_;
+  std::size_t prune_at_ = 64;
+  std::vector<hdl_t> open_;
+  std::shared_ptr<const std::vector<hdl_t>> open_snapshot_;  ///< atomic_load/atomic_store only
+  asio::steady_timer shutdown_timer_;
+  clock::time_point shutdown_started_{};
+  bool forced_ = false;
+};
+
+/// Runs one engine until it is stopped by a signal.
+template <typename Server>
+core::outcome run_engine(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls) {
+  auto engine = std::make_shared<echo_engine<Server>>(opt, rt, out, std::move(tls));
+  auto started = engine->start();
+  if (!started.ok()) return started;
+  auto signals = std::make_shared<int>(0);
+  rt.on_signal([engine, signals, &rt](int signo) {
+    if ((*signals)++ == 0) {
+      core::log().info("signal {}: closing every connection with 1001", signo);
+      engine->stop();
+    } else {
+      rt.stop();  // a second signal: stop at once
+    }
+  });
+  rt.run();
+  return core::outcome::success();
+}
+
+/// The wss:// variants (echo_server_tls.cpp, a separate translation unit to build in parallel).
+core::outcome run_tls(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls);
+
+}  // namespace netlab::ws::detail
