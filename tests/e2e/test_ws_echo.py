@@ -574,7 +574,12 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
         self.assertIn(b"OK true", r.stdout)
 
     def test_broadcast_to_50_clients(self):
-        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--broadcast")
+        for threads in ("1", "3"):
+            with self.subTest(threads=threads):
+                self.broadcast_to_50_clients(threads)
+
+    def broadcast_to_50_clients(self, threads):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--broadcast", "--threads", threads)
 
         async def go():
             conns = [await websockets.connect(self.url(srv)) for _ in range(50)]

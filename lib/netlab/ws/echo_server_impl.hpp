@@ -239,6 +239,9 @@ private:
       return false;
     }
     st.counted = opt_.max_connections > 0;
+    // A broadcast member from the moment its 101 is decided: a client that has read the 101 may
+    // rightly expect every later message. What arrives before on_open waits in its inbox.
+    if (opt_.broadcast) add_member(h);
     return true;
   }
 
@@ -270,6 +273,7 @@ private:
     if (!con) return;
     auto& st = state(con);
     release_slot(st);
+    if (opt_.broadcast) remove_member(h);
     cancel_timers(st);
     if (st.peer == "?") return;  // the pending accept, cancelled by stop_listening()
     auto status = static_cast<int>(con->get_response_code());
@@ -293,11 +297,7 @@ private:
                      ext.empty() ? "" : " extensions ", ext);
     if (core::log().should_log(spdlog::level::trace))
       core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
-    {
-      std::lock_guard<std::mutex> lk(reg_mu_);
-      open_.push_back(h);
-      publish_open();
-    }
+    drain(con, st);  // broadcasts that arrived between the 101 and now
     if (opt_.ping_interval.count() > 0) arm_ping(con, h);
     if (opt_.idle_timeout.count() > 0) arm_idle(con, h, opt_.idle_timeout);
     if (stopping_) con->interrupt();
@@ -309,13 +309,7 @@ private:
     auto& st = state(con);
     release_slot(st);
     cancel_timers(st);
-    {
-      std::lock_guard<std::mutex> lk(reg_mu_);
-      open_.erase(std::remove_if(open_.begin(), open_.end(),
-                                 [&](const hdl_t& w) { return !w.owner_before(h) && !h.owner_before(w); }),
-                  open_.end());
-      publish_open();
-    }
+    if (opt_.broadcast) remove_member(h);
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       st.laggard = true;  // nothing more for it
@@ -346,8 +340,19 @@ private:
       if (*t) (*t)->cancel();
   }
 
-  void publish_open() {  // reg_mu_ held
-    std::atomic_store(&open_snapshot_, std::make_shared<const std::vector<hdl_t>>(open_));
+  void add_member(hdl_t h) {
+    std::lock_guard<std::mutex> lk(reg_mu_);
+    members_.push_back(h);
+    std::atomic_store(&members_snapshot_, std::make_shared<const std::vector<hdl_t>>(members_));
+  }
+
+  void remove_member(hdl_t h) {
+    std::lock_guard<std::mutex> lk(reg_mu_);
+    auto same = [&](const hdl_t& w) { return !w.owner_before(h) && !h.owner_before(w); };
+    auto it = std::remove_if(members_.begin(), members_.end(), same);
+    if (it == members_.end()) return;
+    members_.erase(it, members_.end());
+    std::atomic_store(&members_snapshot_, std::make_shared<const std::vector<hdl_t>>(members_));
   }
 
   // --- timers --------------------------------------------------------------------------------------
@@ -435,7 +440,7 @@ private:
     // Replies are compressed when the receiving connection negotiated permessage-deflate.
     if (opt_.deflate) msg->set_compressed(true);
     if (!opt_.broadcast) return deliver(con, st, msg);  // already on this connection's strand
-    auto targets = std::atomic_load(&open_snapshot_);
+    auto targets = std::atomic_load(&members_snapshot_);
     if (!targets) return;
     for (auto& t : *targets)
       if (auto c = get(t)) post_to(c, msg);
@@ -476,6 +481,12 @@ private:
       }
       return;
     }
+    drain(con, st);
+  }
+
+  /// Sends what other connections left in con's inbox (on con's strand; not before it is open).
+  void drain(const con_ptr& con, conn_state& st) {
+    if (con->get_state() != websocketpp::session::state::open) return;  // on_open drains it
     std::vector<msg_ptr> batch;
     bool lag;
     {
@@ -534,8 +545,8 @@ private:
   std::mutex reg_mu_;  ///< registry below; taken on accept/open/close, never per message
   std::vector<hdl_t> all_;
   std::size_t prune_at_ = 64;
-  std::vector<hdl_t> open_;
-  std::shared_ptr<const std::vector<hdl_t>> open_snapshot_;  ///< atomic_load/atomic_store only
+  std::vector<hdl_t> members_;  ///< upgraded (or about to be): broadcast targets
+  std::shared_ptr<const std::vector<hdl_t>> members_snapshot_;  ///< atomic_load/atomic_store only
   asio::steady_timer shutdown_timer_;
   clock::time_point shutdown_started_{};
   bool forced_ = false;
