@@ -70,7 +70,14 @@ public:
   using con_ptr = typename Server::connection_ptr;
 
   echo_engine(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls)
-      : opt_(opt), rt_(rt), out_(out), tls_(std::move(tls)), shutdown_timer_(rt.ioc()) {}
+      : opt_(opt),
+        rt_(rt),
+        out_(out),
+        tls_(std::move(tls)),
+        accept_strand_(asio::make_strand(rt.ioc())),
+        acceptor_(accept_strand_),
+        accept_retry_(accept_strand_),
+        shutdown_timer_(rt.ioc()) {}
 
   core::outcome start() {
     srv_.clear_access_channels(websocketpp::log::alevel::all);
@@ -82,7 +89,6 @@ public:
     std::error_code ec;
     srv_.init_asio(&rt_.ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
-    srv_.set_reuse_addr(true);
     srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
     if (opt_.handshake_timeout.count() > 0) srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
     // A peer that does not answer our close within 2 s is dropped (laggards, dead peers).
@@ -102,19 +108,14 @@ public:
     });
     srv_.set_interrupt_handler([this](hdl_t h) { on_interrupt(h); });
 
-    std::vector<asio::ip::tcp::endpoint> eps;
-    if (opt_.listen.host.empty()) {
-      eps.emplace_back(asio::ip::tcp::v6(), opt_.listen.port);
-    } else {
-      eps = core::resolve_tcp(opt_.listen, true, ec);
-      if (ec || eps.empty()) return core::outcome::fail(ec, "resolve " + opt_.listen.to_string(), core::hint_for(ec));
-    }
-    srv_.listen(eps.front(), ec);
-    if (ec) return core::outcome::fail(ec, "listen on " + opt_.listen.to_string(), core::hint_for(ec));
-    auto local = srv_.get_local_endpoint(ec);
-    srv_.start_accept(ec);
-    if (ec) return core::outcome::fail(ec, "accept", "");
-    auto addr = opt_.listen.host.empty() ? std::string("::") : core::address_string(local.address());
+    // netlab owns the acceptor (websocketpp only gets accepted sockets): websocketpp's own accept
+    // loop reads its listening state unsynchronised with stop_listening() from another thread
+    // (ThreadSanitizer, --threads > 1). Here every acceptor call runs on accept_strand_.
+    auto bound = core::listen_tcp(acceptor_, opt_.listen);
+    if (!bound.ok()) return bound;
+    auto local = acceptor_.local_endpoint(ec);
+    auto addr = core::address_string(local.address());
+    asio::post(accept_strand_, [self = this->shared_from_this()] { self->do_accept(); });
     core::log().info("ws-echo serve on {}{} path {} ({}{}{}, {} thread(s))", is_tls ? "wss://" : "ws://",
                      core::to_string(local), opt_.path, opt_.broadcast ? "broadcast" : "echo",
                      opt_.deflate ? ", permessage-deflate" : "", opt_.page ? ", page at /" : "", opt_.threads);
@@ -126,8 +127,11 @@ public:
   /// sure run() returns within a bounded time even if a (TLS) connection never finishes closing.
   void stop() {
     stopping_ = true;
-    std::error_code ec;
-    srv_.stop_listening(ec);
+    asio::post(accept_strand_, [self = this->shared_from_this()] {
+      std::error_code ec;
+      self->acceptor_.close(ec);
+      self->accept_retry_.cancel();
+    });
     for (auto& con : live()) con->interrupt();  // on_interrupt() closes it on its strand
     shutdown_started_ = clock::now();
     arm_shutdown_poll();
@@ -154,6 +158,39 @@ private:
   }
 
   // --- accept and handshake ----------------------------------------------------------------------
+  /// One pending accept at a time, on accept_strand_ (websocketpp's server::start_accept, by hand).
+  void do_accept() {
+    if (!acceptor_.is_open()) return;
+    con_ptr con = srv_.get_connection();
+    if (!con) {
+      core::log().warn("ws: cannot create a connection, accepting again in 100ms");
+      return retry_accept();
+    }
+    acceptor_.async_accept(con->get_raw_socket(), [self = this->shared_from_this(), con](const std::error_code& ec) {
+      self->on_accepted(con, ec);
+    });
+  }
+
+  void on_accepted(const con_ptr& con, const std::error_code& ec) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopping
+      core::log().warn("ws accept: {} (accepting again in 100ms)", ec.message());
+      return retry_accept();  // e.g. out of file descriptors: do not spin
+    }
+    // start() on the connection's own strand, as websocketpp's accept handler does.
+    con->set_timer(0, [con](const std::error_code& e) {
+      if (!e) con->start();
+    });
+    do_accept();
+  }
+
+  void retry_accept() {
+    accept_retry_.expires_after(std::chrono::milliseconds(100));
+    accept_retry_.async_wait([self = this->shared_from_this()](const std::error_code& e) {
+      if (!e) self->do_accept();
+    });
+  }
+
   void on_accept(hdl_t h) {
     auto con = get(h);
     if (!con) return;
@@ -275,7 +312,6 @@ private:
     release_slot(st);
     if (opt_.broadcast) remove_member(h);
     cancel_timers(st);
-    if (st.peer == "?") return;  // the pending accept, cancelled by stop_listening()
     auto status = static_cast<int>(con->get_response_code());
     if (status >= 400) {
       core::log().info("ws refused {} {} origin '{}': HTTP {}", st.peer, con->get_resource(), st.origin, status);
@@ -547,6 +583,9 @@ private:
   std::size_t prune_at_ = 64;
   std::vector<hdl_t> members_;  ///< upgraded (or about to be): broadcast targets
   std::shared_ptr<const std::vector<hdl_t>> members_snapshot_;  ///< atomic_load/atomic_store only
+  asio::strand<asio::io_context::executor_type> accept_strand_;
+  asio::ip::tcp::acceptor acceptor_;  ///< used on accept_strand_ only
+  asio::steady_timer accept_retry_;   ///< on accept_strand_
   asio::steady_timer shutdown_timer_;
   clock::time_point shutdown_started_{};
   bool forced_ = false;
