@@ -1,6 +1,7 @@
 #pragma once
 // ws-echo serve's engine, a template over the websocketpp server type (plain/TLS × deflate or not).
-// Private to lib/netlab/ws/echo_server*.cpp: it includes websocketpp through detail/wspp.hpp.
+// Private to lib/netlab/ws/echo_server*.cpp (detail/: not a public header); websocketpp comes in
+// through detail/wspp.hpp only.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
