@@ -91,7 +91,8 @@ public:
     srv_.init_asio(&rt_.ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
     srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
-    if (opt_.handshake_timeout.count() > 0) srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
+    // 0 turns websocketpp's own (5 s default) open-handshake timer off too.
+    srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
     // A peer that does not answer our close within 2 s is dropped (laggards, dead peers).
     srv_.set_close_handshake_timeout(2000);
     if constexpr (is_tls) {
