@@ -61,7 +61,8 @@ class RawWs:
             hdr = struct.pack("!BBQ", b0, m | 127, n)
         if mask:
             key = os.urandom(4)
-            payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+            k = (key * (len(payload) // 4 + 1))[:len(payload)]
+            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(len(payload), "big")
             hdr += key
         self.s.sendall(hdr + payload)
 
@@ -293,6 +294,24 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
 
 
     # ---- limits and timeouts --------------------------------------------------------------------
+    def test_echo_closes_a_client_that_never_reads(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-queue", "1MiB")
+        c = self.raw(srv)
+        c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = os.urandom(64 * 1024)
+        deadline = time.monotonic() + scaled(10)
+        try:  # ~25 MiB of echoes it never reads: far more than kernel buffers plus --max-queue
+            for _ in range(400):
+                c.frame(0x2, chunk)
+                if "too slow" in srv.stderr() or time.monotonic() > deadline:
+                    break
+        except OSError:
+            pass  # dropped while sending
+        while "too slow" not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertRegex(srv.stderr(), r"ws 127\.0\.0\.1:\d+: too slow: \d+ B unsent, over --max-queue 1048576")
+        self.assertEqual(srv.terminate(), 0)
+
     def test_max_connections_refuses_with_503(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-connections", "2")
 
