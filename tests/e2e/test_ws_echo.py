@@ -584,6 +584,18 @@ class WsEchoServeModes(NetlabTestCase):
         # Replies really are compressed: -vv logs frame headers; RSV1 set on a text frame is 0xC1.
         self.assertRegex(err, r"Header Bytes: \s*\[0\] \(\d+\) C1 ")
 
+    def test_deflate_limits_the_inflated_size(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--deflate", "--max-message", "1000")
+
+        async def go():
+            async with websockets.connect(self.url(srv), max_size=None) as ws:
+                self.assertEqual([e.name for e in ws.extensions], ["permessage-deflate"])
+                await ws.send("a" * 2000000)  # a few KB on the wire, 2 MB inflated
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    await ws.recv()
+                self.assertEqual(cm.exception.code, 1009)
+        run(go())
+
     def test_deflate_with_node_ws(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--deflate")
         script = r"""
