@@ -509,6 +509,20 @@ class WsEchoServeTls(NetlabTestCase):
         self.assertEqual(srv.wait(10), 0)
         self.assertLess(time.monotonic() - t0, scaled(4))
 
+    def test_wss_with_deflate_and_broadcast(self):
+        srv = self.wss("--deflate", "--broadcast", "--threads", "2")
+
+        async def go():
+            url = "wss://127.0.0.1:%d/echo" % srv.port
+            async with websockets.connect(url, ssl=self.ctx()) as a, websockets.connect(url, ssl=self.ctx()) as b:
+                self.assertEqual([e.name for e in a.extensions], ["permessage-deflate"])
+                text = "chat " * 10000
+                await a.send(text)
+                self.assertEqual(await a.recv(), text)
+                self.assertEqual(await b.recv(), text)
+        run(go())
+        self.assertEqual(srv.terminate(), 0)
+
     def test_wss_rejects_plain_and_untrusted_clients(self):
         srv = self.wss("--handshake-timeout", "500ms")
 
