@@ -294,6 +294,22 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
 
 
     # ---- limits and timeouts --------------------------------------------------------------------
+    def test_max_queue_spares_a_client_that_keeps_up(self):
+        # Messages close to --max-queue, pings in between: a client reading every echo is never
+        # "too slow" (only bytes still unsent when the next message comes count).
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-queue", "100K",
+                          "--ping-interval", "10ms")
+
+        async def go():
+            async with websockets.connect(self.url(srv), max_size=None) as ws:
+                m = os.urandom(70000)
+                for _ in range(150):
+                    await ws.send(m)
+                    self.assertEqual(await ws.recv(), m)
+        run(go())
+        self.assertEqual(srv.terminate(), 0)
+        self.assertNotIn("too slow", srv.stderr())
+
     def test_echo_closes_a_client_that_never_reads(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-queue", "1MiB")
         c = self.raw(srv)

@@ -87,6 +87,10 @@ public:
                             websocketpp::log::elevel::fatal);
     // -vv: websocketpp's frame header lines (payloads stay off; messages get a hex dump below).
     if (core::log().should_log(spdlog::level::trace)) srv_.set_access_channels(websocketpp::log::alevel::frame_header);
+    // websocketpp's _htonll() initialises a function-local static on first use, unsynchronised:
+    // call it once here, before any io thread runs, so frames sent from several threads don't race
+    // on it (ThreadSanitizer; the value written is always the same, but still).
+    (void)websocketpp::lib::net::_htonll(1);
     std::error_code ec;
     srv_.init_asio(&rt_.ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
@@ -492,7 +496,7 @@ private:
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       if (st.laggard) return;
-      if (st.inbox_bytes > 0 && st.inbox_bytes + n > opt_.max_queue) {
+      if (st.inbox_bytes > opt_.max_queue) {
         st.laggard = true;  // its strand is not even keeping up with the inbox
         kick = true;
       } else {
@@ -527,22 +531,27 @@ private:
     if (con->get_state() != websocketpp::session::state::open) return;  // on_open drains it
     std::vector<msg_ptr> batch;
     bool lag;
+    std::uint64_t queued;
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       batch.swap(st.inbox);
+      queued = st.inbox_bytes;
       st.inbox_bytes = 0;
       lag = st.laggard;
     }
-    if (lag) return too_slow(con, st, 0);
+    if (lag) return too_slow(con, st, queued + con->get_buffered_amount());
     for (auto& m : batch) deliver(con, st, m);
   }
 
-  /// Sends msg on con (on con's strand) unless its unsent backlog would pass --max-queue.
+  /// Sends msg on con (on con's strand) unless con is already more than --max-queue behind.
   void deliver(const con_ptr& con, conn_state& st, const msg_ptr& msg) {
     if (con->get_state() != websocketpp::session::state::open) return;
     const auto n = msg->get_payload().size();
     const auto backlog = con->get_buffered_amount();
-    if (backlog > 0 && backlog + n > opt_.max_queue) {
+    // Behind = bytes still unsent when the next message comes; the new message itself does not
+    // count, so any message fits a client that keeps up (a queued 6-byte ping must not doom a
+    // 70 KB echo), and memory stays within --max-queue + --max-message per client.
+    if (backlog > opt_.max_queue) {
       {
         std::lock_guard<std::mutex> lk(st.inbox_mu);
         st.laggard = true;
@@ -558,7 +567,7 @@ private:
     st.touch();
   }
 
-  void too_slow(const con_ptr& con, conn_state& st, std::size_t backlog) {
+  void too_slow(const con_ptr& con, conn_state& st, std::uint64_t backlog) {
     if (!st.note.empty() || con->get_state() != websocketpp::session::state::open) return;
     st.note = "too slow: " + std::to_string(backlog) + " B unsent, over --max-queue " + std::to_string(opt_.max_queue);
     core::log().info("ws {}: {}, closing with 1008", st.peer, st.note);
