@@ -473,6 +473,8 @@ private:
     ++st.msgs_in;
     st.bytes_in += n;
     st.touch();
+    st.pong_pending = false;  // a message proves the peer alive as well as a pong (which may be
+                              // queued behind its data)
     if (core::log().should_log(spdlog::level::debug)) {
       core::log().debug("ws {} → {} {} B", st.peer,
                         msg->get_opcode() == websocketpp::frame::opcode::text ? "text" : "binary", n);
