@@ -298,7 +298,7 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
         # Messages close to --max-queue, pings in between: a client reading every echo is never
         # "too slow" (only bytes still unsent when the next message comes count).
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-queue", "100K",
-                          "--ping-interval", "10ms")
+                          "--ping-interval", "200ms")
 
         async def go():
             async with websockets.connect(self.url(srv), max_size=None) as ws:
