@@ -31,7 +31,7 @@ void register_ws_echo(CLI::App& app, action& chosen) {
   add_duration(s, "--idle-timeout", o->idle_timeout,
                "close (1001) a connection with no message either way for this long (0 = never)");
   add_duration(s, "--ping-interval", o->ping_interval,
-               "ping every client this often; drop one that has not answered the previous ping (0 = off)");
+               "ping every client this often; drop one that has neither answered the previous ping nor sent a message (0 = off)");
   s->add_option("--allow-origin", o->allow_origins,
                 "accept only browsers from this Origin (repeatable, e.g. http://localhost:8899); others get "
                 "HTTP 403; requests without Origin are accepted; default: any");

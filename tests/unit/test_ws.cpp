@@ -158,3 +158,15 @@ TEST_CASE("ws-echo serve: TLS files are checked at parse time", "[ws][cli]") {
   CHECK_THAT(ws_usage_error({"ws-echo", "serve", "--idle-timeout", "soon"}), Catch::Contains("--idle-timeout"));
   CHECK_FALSE(ws_usage_error({"ws-echo", "serve", "--max-connections", "-1"}).empty());
 }
+
+#include "netlab/ws/page.hpp"
+
+TEST_CASE("ws-echo serve: the built-in page targets --path and escapes it", "[ws]") {
+  auto html = ws::page_html("/echo");
+  CHECK_THAT(html, Catch::Contains("location.host + \"/echo\""));
+  CHECK_THAT(html, Catch::Contains("new WebSocket("));
+  CHECK_THAT(html, !Catch::Contains("http://") && !Catch::Contains("https://"));  // no CDN, nothing external
+  auto evil = ws::page_html("/x\"</script><script>alert(1)//");
+  CHECK_THAT(evil, Catch::Contains("/x\\u0022\\u003c/script\\u003e"));
+  CHECK(evil.find("</script><script>alert") == std::string::npos);
+}

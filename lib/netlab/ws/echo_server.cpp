@@ -1,11 +1,11 @@
 // ws-echo serve: websocketpp joined to netlab's io_context (websocketpp examples/external_io_service).
-// The engine is a template (echo_server_impl.hpp); this unit builds the plain ws:// variants and
+// The engine is a template (detail/echo_engine.hpp); this unit builds the plain ws:// variants and
 // echo_server_tls.cpp the wss:// ones, so the two heavy instantiations compile in parallel.
 #include "netlab/ws/echo_server.hpp"
 
 #include <openssl/ssl.h>
 
-#include "netlab/ws/echo_server_impl.hpp"
+#include "netlab/ws/detail/echo_engine.hpp"
 
 namespace netlab::ws {
 namespace detail {

@@ -1,5 +1,5 @@
 // ws-echo serve over TLS (wss://): the websocketpp asio_tls instantiations of the engine.
-#include "netlab/ws/echo_server_impl.hpp"
+#include "netlab/ws/detail/echo_engine.hpp"
 
 namespace netlab::ws::detail {
 

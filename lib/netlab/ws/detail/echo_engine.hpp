@@ -1,6 +1,7 @@
 #pragma once
 // ws-echo serve's engine, a template over the websocketpp server type (plain/TLS × deflate or not).
-// Private to lib/netlab/ws/echo_server*.cpp: it includes websocketpp through detail/wspp.hpp.
+// Private to lib/netlab/ws/echo_server*.cpp (detail/: not a public header); websocketpp comes in
+// through detail/wspp.hpp only.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -70,7 +71,14 @@ public:
   using con_ptr = typename Server::connection_ptr;
 
   echo_engine(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls)
-      : opt_(opt), rt_(rt), out_(out), tls_(std::move(tls)), shutdown_timer_(rt.ioc()) {}
+      : opt_(opt),
+        rt_(rt),
+        out_(out),
+        tls_(std::move(tls)),
+        accept_strand_(asio::make_strand(rt.ioc())),
+        acceptor_(accept_strand_),
+        accept_retry_(accept_strand_),
+        shutdown_timer_(rt.ioc()) {}
 
   core::outcome start() {
     srv_.clear_access_channels(websocketpp::log::alevel::all);
@@ -79,12 +87,16 @@ public:
                             websocketpp::log::elevel::fatal);
     // -vv: websocketpp's frame header lines (payloads stay off; messages get a hex dump below).
     if (core::log().should_log(spdlog::level::trace)) srv_.set_access_channels(websocketpp::log::alevel::frame_header);
+    // websocketpp's _htonll() initialises a function-local static on first use, unsynchronised:
+    // call it once here, before any io thread runs, so frames sent from several threads don't race
+    // on it (ThreadSanitizer; the value written is always the same, but still).
+    (void)websocketpp::lib::net::_htonll(1);
     std::error_code ec;
     srv_.init_asio(&rt_.ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
-    srv_.set_reuse_addr(true);
     srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
-    if (opt_.handshake_timeout.count() > 0) srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
+    // 0 turns websocketpp's own (5 s default) open-handshake timer off too.
+    srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
     // A peer that does not answer our close within 2 s is dropped (laggards, dead peers).
     srv_.set_close_handshake_timeout(2000);
     if constexpr (is_tls) {
@@ -102,19 +114,14 @@ public:
     });
     srv_.set_interrupt_handler([this](hdl_t h) { on_interrupt(h); });
 
-    std::vector<asio::ip::tcp::endpoint> eps;
-    if (opt_.listen.host.empty()) {
-      eps.emplace_back(asio::ip::tcp::v6(), opt_.listen.port);
-    } else {
-      eps = core::resolve_tcp(opt_.listen, true, ec);
-      if (ec || eps.empty()) return core::outcome::fail(ec, "resolve " + opt_.listen.to_string(), core::hint_for(ec));
-    }
-    srv_.listen(eps.front(), ec);
-    if (ec) return core::outcome::fail(ec, "listen on " + opt_.listen.to_string(), core::hint_for(ec));
-    auto local = srv_.get_local_endpoint(ec);
-    srv_.start_accept(ec);
-    if (ec) return core::outcome::fail(ec, "accept", "");
-    auto addr = opt_.listen.host.empty() ? std::string("::") : core::address_string(local.address());
+    // netlab owns the acceptor (websocketpp only gets accepted sockets): websocketpp's own accept
+    // loop reads its listening state unsynchronised with stop_listening() from another thread
+    // (ThreadSanitizer, --threads > 1). Here every acceptor call runs on accept_strand_.
+    auto bound = core::listen_tcp(acceptor_, opt_.listen);
+    if (!bound.ok()) return bound;
+    auto local = acceptor_.local_endpoint(ec);
+    auto addr = core::address_string(local.address());
+    asio::post(accept_strand_, [self = this->shared_from_this()] { self->do_accept(); });
     core::log().info("ws-echo serve on {}{} path {} ({}{}{}, {} thread(s))", is_tls ? "wss://" : "ws://",
                      core::to_string(local), opt_.path, opt_.broadcast ? "broadcast" : "echo",
                      opt_.deflate ? ", permessage-deflate" : "", opt_.page ? ", page at /" : "", opt_.threads);
@@ -126,8 +133,11 @@ public:
   /// sure run() returns within a bounded time even if a (TLS) connection never finishes closing.
   void stop() {
     stopping_ = true;
-    std::error_code ec;
-    srv_.stop_listening(ec);
+    asio::post(accept_strand_, [self = this->shared_from_this()] {
+      std::error_code ec;
+      self->acceptor_.close(ec);
+      self->accept_retry_.cancel();
+    });
     for (auto& con : live()) con->interrupt();  // on_interrupt() closes it on its strand
     shutdown_started_ = clock::now();
     arm_shutdown_poll();
@@ -154,6 +164,39 @@ private:
   }
 
   // --- accept and handshake ----------------------------------------------------------------------
+  /// One pending accept at a time, on accept_strand_ (websocketpp's server::start_accept, by hand).
+  void do_accept() {
+    if (!acceptor_.is_open()) return;
+    con_ptr con = srv_.get_connection();
+    if (!con) {
+      core::log().warn("ws: cannot create a connection, accepting again in 100ms");
+      return retry_accept();
+    }
+    acceptor_.async_accept(con->get_raw_socket(), [self = this->shared_from_this(), con](const std::error_code& ec) {
+      self->on_accepted(con, ec);
+    });
+  }
+
+  void on_accepted(const con_ptr& con, const std::error_code& ec) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopping
+      core::log().warn("ws accept: {} (accepting again in 100ms)", ec.message());
+      return retry_accept();  // e.g. out of file descriptors: do not spin
+    }
+    // start() on the connection's own strand, as websocketpp's accept handler does.
+    con->set_timer(0, [con](const std::error_code& e) {
+      if (!e) con->start();
+    });
+    do_accept();
+  }
+
+  void retry_accept() {
+    accept_retry_.expires_after(std::chrono::milliseconds(100));
+    accept_retry_.async_wait([self = this->shared_from_this()](const std::error_code& e) {
+      if (!e) self->do_accept();
+    });
+  }
+
   void on_accept(hdl_t h) {
     auto con = get(h);
     if (!con) return;
@@ -239,6 +282,9 @@ private:
       return false;
     }
     st.counted = opt_.max_connections > 0;
+    // A broadcast member from the moment its 101 is decided: a client that has read the 101 may
+    // rightly expect every later message. What arrives before on_open waits in its inbox.
+    if (opt_.broadcast) add_member(h);
     return true;
   }
 
@@ -270,8 +316,8 @@ private:
     if (!con) return;
     auto& st = state(con);
     release_slot(st);
+    if (opt_.broadcast) remove_member(h);
     cancel_timers(st);
-    if (st.peer == "?") return;  // the pending accept, cancelled by stop_listening()
     auto status = static_cast<int>(con->get_response_code());
     if (status >= 400) {
       core::log().info("ws refused {} {} origin '{}': HTTP {}", st.peer, con->get_resource(), st.origin, status);
@@ -293,11 +339,7 @@ private:
                      ext.empty() ? "" : " extensions ", ext);
     if (core::log().should_log(spdlog::level::trace))
       core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
-    {
-      std::lock_guard<std::mutex> lk(reg_mu_);
-      open_.push_back(h);
-      publish_open();
-    }
+    drain(con, st);  // broadcasts that arrived between the 101 and now
     if (opt_.ping_interval.count() > 0) arm_ping(con, h);
     if (opt_.idle_timeout.count() > 0) arm_idle(con, h, opt_.idle_timeout);
     if (stopping_) con->interrupt();
@@ -309,13 +351,7 @@ private:
     auto& st = state(con);
     release_slot(st);
     cancel_timers(st);
-    {
-      std::lock_guard<std::mutex> lk(reg_mu_);
-      open_.erase(std::remove_if(open_.begin(), open_.end(),
-                                 [&](const hdl_t& w) { return !w.owner_before(h) && !h.owner_before(w); }),
-                  open_.end());
-      publish_open();
-    }
+    if (opt_.broadcast) remove_member(h);
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       st.laggard = true;  // nothing more for it
@@ -346,8 +382,19 @@ private:
       if (*t) (*t)->cancel();
   }
 
-  void publish_open() {  // reg_mu_ held
-    std::atomic_store(&open_snapshot_, std::make_shared<const std::vector<hdl_t>>(open_));
+  void add_member(hdl_t h) {
+    std::lock_guard<std::mutex> lk(reg_mu_);
+    members_.push_back(h);
+    std::atomic_store(&members_snapshot_, std::make_shared<const std::vector<hdl_t>>(members_));
+  }
+
+  void remove_member(hdl_t h) {
+    std::lock_guard<std::mutex> lk(reg_mu_);
+    auto same = [&](const hdl_t& w) { return !w.owner_before(h) && !h.owner_before(w); };
+    auto it = std::remove_if(members_.begin(), members_.end(), same);
+    if (it == members_.end()) return;
+    members_.erase(it, members_.end());
+    std::atomic_store(&members_snapshot_, std::make_shared<const std::vector<hdl_t>>(members_));
   }
 
   // --- timers --------------------------------------------------------------------------------------
@@ -426,6 +473,8 @@ private:
     ++st.msgs_in;
     st.bytes_in += n;
     st.touch();
+    st.pong_pending = false;  // a message proves the peer alive as well as a pong (which may be
+                              // queued behind its data)
     if (core::log().should_log(spdlog::level::debug)) {
       core::log().debug("ws {} → {} {} B", st.peer,
                         msg->get_opcode() == websocketpp::frame::opcode::text ? "text" : "binary", n);
@@ -435,7 +484,7 @@ private:
     // Replies are compressed when the receiving connection negotiated permessage-deflate.
     if (opt_.deflate) msg->set_compressed(true);
     if (!opt_.broadcast) return deliver(con, st, msg);  // already on this connection's strand
-    auto targets = std::atomic_load(&open_snapshot_);
+    auto targets = std::atomic_load(&members_snapshot_);
     if (!targets) return;
     for (auto& t : *targets)
       if (auto c = get(t)) post_to(c, msg);
@@ -449,7 +498,7 @@ private:
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       if (st.laggard) return;
-      if (st.inbox_bytes > 0 && st.inbox_bytes + n > opt_.max_queue) {
+      if (st.inbox_bytes > opt_.max_queue) {
         st.laggard = true;  // its strand is not even keeping up with the inbox
         kick = true;
       } else {
@@ -476,24 +525,35 @@ private:
       }
       return;
     }
+    drain(con, st);
+  }
+
+  /// Sends what other connections left in con's inbox (on con's strand; not before it is open).
+  void drain(const con_ptr& con, conn_state& st) {
+    if (con->get_state() != websocketpp::session::state::open) return;  // on_open drains it
     std::vector<msg_ptr> batch;
     bool lag;
+    std::uint64_t queued;
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       batch.swap(st.inbox);
+      queued = st.inbox_bytes;
       st.inbox_bytes = 0;
       lag = st.laggard;
     }
-    if (lag) return too_slow(con, st, 0);
+    if (lag) return too_slow(con, st, queued + con->get_buffered_amount());
     for (auto& m : batch) deliver(con, st, m);
   }
 
-  /// Sends msg on con (on con's strand) unless its unsent backlog would pass --max-queue.
+  /// Sends msg on con (on con's strand) unless con is already more than --max-queue behind.
   void deliver(const con_ptr& con, conn_state& st, const msg_ptr& msg) {
     if (con->get_state() != websocketpp::session::state::open) return;
     const auto n = msg->get_payload().size();
     const auto backlog = con->get_buffered_amount();
-    if (backlog > 0 && backlog + n > opt_.max_queue) {
+    // Behind = bytes still unsent when the next message comes; the new message itself does not
+    // count, so any message fits a client that keeps up (a queued 6-byte ping must not doom a
+    // 70 KB echo), and memory stays within --max-queue + --max-message per client.
+    if (backlog > opt_.max_queue) {
       {
         std::lock_guard<std::mutex> lk(st.inbox_mu);
         st.laggard = true;
@@ -509,7 +569,7 @@ private:
     st.touch();
   }
 
-  void too_slow(const con_ptr& con, conn_state& st, std::size_t backlog) {
+  void too_slow(const con_ptr& con, conn_state& st, std::uint64_t backlog) {
     if (!st.note.empty() || con->get_state() != websocketpp::session::state::open) return;
     st.note = "too slow: " + std::to_string(backlog) + " B unsent, over --max-queue " + std::to_string(opt_.max_queue);
     core::log().info("ws {}: {}, closing with 1008", st.peer, st.note);
@@ -534,8 +594,11 @@ private:
   std::mutex reg_mu_;  ///< registry below; taken on accept/open/close, never per message
   std::vector<hdl_t> all_;
   std::size_t prune_at_ = 64;
-  std::vector<hdl_t> open_;
-  std::shared_ptr<const std::vector<hdl_t>> open_snapshot_;  ///< atomic_load/atomic_store only
+  std::vector<hdl_t> members_;  ///< upgraded (or about to be): broadcast targets
+  std::shared_ptr<const std::vector<hdl_t>> members_snapshot_;  ///< atomic_load/atomic_store only
+  asio::strand<asio::io_context::executor_type> accept_strand_;
+  asio::ip::tcp::acceptor acceptor_;  ///< used on accept_strand_ only
+  asio::steady_timer accept_retry_;   ///< on accept_strand_
   asio::steady_timer shutdown_timer_;
   clock::time_point shutdown_started_{};
   bool forced_ = false;
