@@ -1,11 +1,137 @@
-// ws-echo: `netlab ws-echo serve` (dial is not implemented yet).
+// ws-echo: `netlab ws-echo serve` and `netlab ws-echo dial`: flags, validation, and the call into lib/netlab/ws.
+#include <unistd.h>
+
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <thread>
 
 #include "cli.hpp"
+#include "netlab/ws/client.hpp"
 #include "netlab/ws/echo_server.hpp"
 
 namespace netlab::cli {
+
+namespace {
+
+struct dial_args {
+  ws::dial_options opt;
+  std::string url = "ws://127.0.0.1:8899/echo";
+  std::string input;
+  std::vector<std::string> messages;
+  std::vector<std::string> files;
+  std::vector<std::string> headers;
+  bool binary = false;
+  std::uint64_t connections = 1;
+  std::uint64_t count = 0;
+  std::uint64_t size = 64;
+  std::uint64_t pipeline = 1;
+  unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+};
+
+void register_dial(CLI::App* ws, action& chosen) {
+  auto a = std::make_shared<dial_args>();
+  auto* d = ws->add_subcommand("dial", "connect to a WebSocket server, send messages, print the replies; or generate echo load");
+  d->footer(
+      "Messages: each -m (text; binary with --binary) and each --file (one binary message) in order, then one\n"
+      "message per line of stdin when URL is followed by '-' or stdin is not a terminal (with '-' on a terminal:\n"
+      "interactive, like wscat). With no message from any source it sends 'hello Alvin' (the classic lesson).\n"
+      "Each reply is printed on its own line: text as is, binary as hex (--raw: bytes); --json: one\n"
+      "{\"event\":\"message\",...} object per reply. Once every message has its reply, the client closes with 1000\n"
+      "and waits for the server's close. Exit codes: 3 refused, 4 timeout, 5 handshake rejected (HTTP status in\n"
+      "the message) or the server closed with an error code.\n"
+      "Load mode (--count N or --duration S, with --connections, --size, --pipeline, --threads): binary\n"
+      "SIZE-byte messages, every echo verified; prints msgs/s, MB/s and latency percentiles.\n"
+      "Examples:\n"
+      "  netlab ws-echo dial                                   (ws://127.0.0.1:8899/echo, 'hello Alvin')\n"
+      "  netlab ws-echo dial wss://localhost:8443/echo --cacert ca.pem -m '封印解除!'\n"
+      "  netlab ws-echo dial ws://127.0.0.1:8899/echo -        (type lines; Ctrl-D ends)\n"
+      "  netlab ws-echo dial ws://127.0.0.1:8899/echo --connections 100 --duration 10s --size 64");
+  d->add_option("url", a->url, "ws:// or wss:// URL")->capture_default_str();
+  d->add_option("input", a->input, "'-': send stdin, one message per line (after -m and --file)")->check(CLI::IsMember({"-"}));
+  d->add_option("-m,--message", a->messages, "TEXT to send; repeat for several messages")->allow_extra_args(false);
+  d->add_flag("--binary", a->binary, "send -m messages and stdin lines as binary messages");
+  d->add_option("--file", a->files, "send this file as one binary message (repeatable)")->allow_extra_args(false);
+  d->add_flag("--raw", a->opt.raw, "print binary replies as raw bytes instead of hex");
+  d->add_option("-H,--header", a->headers, "extra handshake header 'Name: value' (repeatable)")->allow_extra_args(false);
+  d->add_option("--origin", a->opt.origin, "Origin header to send");
+  d->add_option("--subprotocol", a->opt.subprotocols, "Sec-WebSocket-Protocol to offer (repeatable)")->allow_extra_args(false);
+  d->add_option("--cacert", a->opt.cacert, "wss: trust the CA certificates in this PEM file");
+  d->add_flag("--insecure", a->opt.insecure, "wss: do not verify the server's certificate (test servers only)");
+  d->add_flag("--deflate", a->opt.deflate, "offer permessage-deflate (RFC 7692)");
+  add_duration(d, "--timeout", a->opt.timeout, "deadline for all replies once connected (exit 4; 0 = none; not in interactive mode)");
+  add_duration(d, "--connect-timeout", a->opt.connect_timeout, "deadline for TCP, TLS and the upgrade (exit 4)");
+  d->add_option("--connections", a->connections, "load mode: concurrent connections (1-100000)")
+      ->check(whole(1, 100000, "N 1-100000"))->capture_default_str();
+  d->add_option("--count", a->count, "load mode: total messages over all connections")->check(whole(1, UINT64_MAX, "N>=1"));
+  core::load_options defaults;
+  a->opt.load = defaults;  // holds --duration until the callback decides whether this is load mode
+  add_duration(d, "--duration", a->opt.load->duration, "load mode: run for this long (instead of --count)");
+  add_size(d, "--size", a->size, "load mode: bytes per message (1 B to 16 MiB)");
+  d->add_option("--pipeline", a->pipeline, "load mode: messages in flight per connection (1-1024)")
+      ->check(whole(1, 1024, "N 1-1024"))->capture_default_str();
+  d->add_option("--threads", a->threads, "load mode: io threads (1-256)")->check(CLI::Range(1u, 256u))->capture_default_str();
+  d->callback([a, &chosen, d] {
+    auto o = a->opt;
+    std::string why;
+    auto u = ws::parse_url(a->url, &why);
+    if (!u) usage_error("URL '" + a->url + "': " + why + " (e.g. ws://127.0.0.1:8899/echo)");
+    o.target = *u;
+    if (!o.target.secure && (!o.cacert.empty() || o.insecure))
+      usage_error("--cacert and --insecure are for wss:// URLs");
+    if (!o.cacert.empty() && o.insecure) usage_error("--cacert and --insecure contradict each other: give one");
+    if (!o.cacert.empty()) {
+      std::ifstream probe(o.cacert);
+      if (!probe) usage_error("--cacert " + o.cacert + ": cannot read it");
+    }
+    for (const auto& h : a->headers) {
+      const auto colon = h.find(':');
+      if (colon == std::string::npos || colon == 0)
+        usage_error("-H '" + h + "': expected 'Name: value', e.g. -H 'Authorization: Bearer x'");
+      auto value = h.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      o.headers.emplace_back(h.substr(0, colon), value);
+    }
+    const bool by_count = d->count("--count") > 0;
+    const bool by_duration = d->count("--duration") > 0;
+    if (by_count && by_duration) usage_error("--count and --duration exclude each other: give one");
+    if (by_count || by_duration) {
+      if (by_duration && o.load->duration.count() == 0) usage_error("--duration must be longer than 0");
+      if (!a->messages.empty() || !a->files.empty() || !a->input.empty())
+        usage_error("load mode (--count/--duration) sends generated data: drop -m, --file and '-'");
+      if (a->size < 1 || a->size > 16 * 1024 * 1024)
+        usage_error("--size: " + std::to_string(a->size) + " is out of range (1 B to 16 MiB)");
+      core::load_options l;
+      l.connections = static_cast<unsigned>(a->connections);
+      l.count = by_count ? a->count : 0;
+      l.duration = by_count ? std::chrono::milliseconds(0) : o.load->duration;
+      l.size = static_cast<std::size_t>(a->size);
+      l.pipeline = static_cast<unsigned>(a->pipeline);
+      l.threads = a->threads;
+      o.load = l;
+    } else {
+      for (const char* flag : {"--connections", "--size", "--pipeline", "--threads"})
+        if (d->count(flag)) usage_error(std::string(flag) + " is a load-mode flag: add --count N or --duration S");
+      o.load.reset();
+      for (const auto& m : a->messages) o.messages.push_back({m, a->binary});
+      o.stdin_binary = a->binary;
+      if (a->input == "-" || (o.messages.empty() && a->files.empty() && !::isatty(0))) o.stdin_fd = 0;
+    }
+    chosen.command = "ws-echo dial";
+    chosen.threads = o.load ? o.load->threads : 1;
+    chosen.options = o;
+    chosen.run = [o, files = a->files](context& c) mutable {
+      for (const auto& f : files) {  // read at run time: an unreadable file is a local I/O error (exit 6)
+        std::ifstream in(f, std::ios::binary);
+        if (!in) return core::outcome::fail(exit_code::local_io, "--file " + f + ": cannot read it", "check the path and permissions");
+        o.messages.push_back({std::string(std::istreambuf_iterator<char>(in), {}), true});
+      }
+      return ws::dial(o, c.rt, c.out);
+    };
+  });
+}
+
+}  // namespace
 
 void register_ws_echo(CLI::App& app, action& chosen) {
   auto* ws = app.add_subcommand("ws-echo", "WebSocket echo server (websocketpp)")->require_subcommand(1);
@@ -63,6 +189,7 @@ void register_ws_echo(CLI::App& app, action& chosen) {
     chosen.options = opt;
     chosen.run = [opt](context& c) { return ws::serve(opt, c.rt, c.out); };
   });
+  register_dial(ws, chosen);
 }
 
 }  // namespace netlab::cli

@@ -95,6 +95,25 @@ struct tls_config : websocketpp::config::asio_tls {
   static const std::size_t connection_read_buffer_size = 4096;
 };
 
+/// Client configs: websocketpp's client cores draw masking keys from a random generator (the server
+/// cores have none, which would mask every frame with zeros).
+struct plain_client_config : websocketpp::config::asio_client {
+  using alog_type = spdlog_logger;
+  using elog_type = spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio_client> {};
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  static const std::size_t max_message_size = 16 * 1024 * 1024;
+};
+
+/// wss:// client.
+struct tls_client_config : websocketpp::config::asio_tls_client {
+  using alog_type = spdlog_logger;
+  using elog_type = spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio_tls_client> {};
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  static const std::size_t max_message_size = 16 * 1024 * 1024;
+};
+
 /// Adds permessage-deflate (RFC 7692) to a config.
 template <typename Base>
 struct deflate_config : Base {
@@ -114,7 +133,9 @@ using plain_server = websocketpp::server<plain_config>;
 using tls_server = websocketpp::server<tls_config>;
 using plain_deflate_server = websocketpp::server<deflate_config<plain_config>>;
 using tls_deflate_server = websocketpp::server<deflate_config<tls_config>>;
-using plain_client = websocketpp::client<plain_config>;
-using tls_client = websocketpp::client<tls_config>;
+using plain_client = websocketpp::client<plain_client_config>;
+using tls_client = websocketpp::client<tls_client_config>;
+using plain_deflate_client = websocketpp::client<deflate_config<plain_client_config>>;
+using tls_deflate_client = websocketpp::client<deflate_config<tls_client_config>>;
 
 }  // namespace netlab::ws::detail

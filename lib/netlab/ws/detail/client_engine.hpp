@@ -1,0 +1,586 @@
+#pragma once
+/// The ws-echo dial engine, one template over the websocketpp client type: the interactive exchange
+/// and the load generator. Included by client.cpp (ws://) and client_tls.cpp (wss://) only.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "netlab/core/log.hpp"
+#include "netlab/tcp/client.hpp"
+#include "netlab/ws/client.hpp"
+#include "netlab/ws/detail/wspp.hpp"
+
+namespace netlab::ws::detail {
+
+using ssl_context_ptr = std::shared_ptr<asio::ssl::context>;
+
+/// The TLS context of a wss:// client: system CAs or --cacert, host name checked, or --insecure.
+inline ssl_context_ptr make_client_tls(const dial_options& opt) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  std::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                   ec);
+  if (opt.insecure) {
+    ctx->set_verify_mode(asio::ssl::verify_none, ec);
+    return ctx;
+  }
+  ctx->set_verify_mode(asio::ssl::verify_peer, ec);
+  if (!opt.cacert.empty()) ctx->load_verify_file(opt.cacert, ec);
+  else ctx->set_default_verify_paths(ec);
+  ctx->set_verify_callback(asio::ssl::host_name_verification(opt.target.host), ec);
+  return ctx;
+}
+
+/// Why a connection attempt failed, as an outcome (HTTP status, refused, TLS, timeout).
+template <class Con>
+core::outcome describe_failure(const Con& con, const dial_options& opt) {
+  const std::string where = opt.target.str();
+  const int status = static_cast<int>(con->get_response_code());
+  if (status != 0) {
+    std::string hint = "the server refused the upgrade";
+    if (status == 404) hint = "check the URL's path, e.g. /echo";
+    else if (status == 403) hint = "the server does not accept this Origin: see --origin";
+    else if (status == 503) hint = "the server is full or stopping: try again later";
+    else if (status == 426) hint = "the server wants another WebSocket version or a plain upgrade";
+    return core::outcome::fail(exit_code::protocol,
+                               "handshake rejected by " + where + ": HTTP " + std::to_string(status) + " " +
+                                   con->get_response_msg(),
+                               hint);
+  }
+  const std::error_code tec = con->get_transport_ec();
+  if (tec) {
+    if (tec.category() == asio::error::get_ssl_category() || tec.category().name() == std::string("asio.ssl.stream"))
+      return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + tec.message(),
+                                 "to trust the server's certificate give --cacert FILE (or --insecure for a test server)");
+    return core::outcome::fail(tec, "connect " + where, core::hint_for(tec));
+  }
+  const std::error_code ec = con->get_ec();
+  if (ec.message() == "Connection refused" || netlab::classify(ec) == exit_code::network)
+    return core::outcome::fail(exit_code::network, "connect " + where + ": Connection refused",
+                               "is a server listening on that port?");
+  if (ec.message().find("imed out") != std::string::npos)
+    return core::outcome::fail(exit_code::timeout, "connect " + where + ": " + ec.message(),
+                               "is the server up and answering? raise --connect-timeout if it is slow");
+  return core::outcome::fail(exit_code::protocol, "connect " + where + ": " + ec.message(),
+                             "is it a WebSocket server? (ws-echo serve listens on /echo)");
+}
+
+/// Applies -H, --origin, --subprotocol, --connect-timeout to a new connection.
+template <class Con>
+void prepare(const Con& con, const dial_options& opt) {
+  for (const auto& [name, value] : opt.headers) con->replace_header(name, value);
+  if (!opt.origin.empty()) con->replace_header("Origin", opt.origin);
+  for (const auto& p : opt.subprotocols) {
+    std::error_code ec;
+    con->add_subprotocol(p, ec);
+  }
+  if (opt.connect_timeout.count() > 0) con->set_open_handshake_timeout(static_cast<long>(opt.connect_timeout.count()));
+  con->set_close_handshake_timeout(2000);
+}
+
+template <class Client, bool Tls>
+void init_client(Client& c, const dial_options& opt, asio::io_context& ioc) {
+  c.clear_access_channels(websocketpp::log::alevel::all);
+  // The failure is reported once, as netlab's one-line error; websocketpp's own account only at -v.
+  c.clear_error_channels(websocketpp::log::elevel::all);
+  if (core::log().should_log(spdlog::level::debug))
+    c.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
+  if (core::log().should_log(spdlog::level::trace))
+    c.set_access_channels(websocketpp::log::alevel::connect | websocketpp::log::alevel::disconnect |
+                          websocketpp::log::alevel::frame_header);
+  c.init_asio(&ioc);
+  c.set_tcp_pre_init_handler([&c](websocketpp::connection_hdl h) {
+    std::error_code ec;
+    auto con = c.get_con_from_hdl(h, ec);
+    if (!ec && con) {
+      asio::error_code e;
+      con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), e);
+    }
+  });
+  if constexpr (Tls) {
+    auto ctx = make_client_tls(opt);
+    c.set_tls_init_handler([ctx](websocketpp::connection_hdl) { return ctx; });
+  }
+}
+
+/// The exchange: connect, send, print replies, close with 1000.
+template <class Client, bool Tls>
+class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
+  using con_ptr = typename Client::connection_ptr;
+  using msg_ptr = typename Client::message_ptr;
+
+ public:
+  exchange(const dial_options& opt, core::runtime& rt, core::reporter& out)
+      : opt_(opt), rt_(rt), out_(out), timer_(rt.ioc()), close_timer_(rt.ioc()) {}
+
+  core::outcome start() {
+    init_client<Client, Tls>(c_, opt_, rt_.ioc());
+    auto self = this->shared_from_this();
+    c_.set_open_handler([self](websocketpp::connection_hdl) { self->on_open(); });
+    c_.set_fail_handler([self](websocketpp::connection_hdl) { self->on_fail(); });
+    c_.set_message_handler([self](websocketpp::connection_hdl, msg_ptr m) { self->on_message(m); });
+    c_.set_close_handler([self](websocketpp::connection_hdl) { self->on_close(); });
+    std::error_code ec;
+    con_ = c_.get_connection(opt_.target.str(), ec);
+    if (ec) return core::outcome::fail(exit_code::usage, "URL " + opt_.target.str() + ": " + ec.message(), "check the URL");
+    prepare(con_, opt_);
+    rt_.on_signal([self](int) {
+      asio::post(self->rt_.ioc(), [self] { self->finish(core::outcome::fail(exit_code::interrupted, "interrupted")); });
+    });
+    if (opt_.connect_timeout.count() > 0) {
+      timer_.expires_after(opt_.connect_timeout);
+      timer_.async_wait([self](std::error_code e) {
+        if (e || self->open_ || self->done_) return;
+        self->finish(core::outcome::fail(exit_code::timeout,
+                                         "connect to " + self->opt_.target.str() + ": no WebSocket connection within " +
+                                             core::format_duration(self->opt_.connect_timeout),
+                                         "is the server up and answering? raise --connect-timeout if it is slow"));
+      });
+    }
+    c_.connect(con_);
+    core::log().debug("connecting to {}", opt_.target.str());
+    return core::outcome::success();
+  }
+
+  const core::outcome& result() const { return result_; }
+
+ private:
+  void on_open() {
+    if (done_) return;
+    open_ = true;
+    timer_.cancel();
+    core::log().info("connected to {}{}", opt_.target.str(),
+                     con_->get_subprotocol().empty() ? std::string() : " (subprotocol " + con_->get_subprotocol() + ")");
+    const bool interactive = opt_.stdin_fd >= 0 && ::isatty(opt_.stdin_fd);
+    if (opt_.timeout.count() > 0 && !interactive) {
+      auto self = this->shared_from_this();
+      timer_.expires_after(opt_.timeout);
+      timer_.async_wait([self](std::error_code e) {
+        if (e || self->done_) return;
+        self->finish(core::outcome::fail(exit_code::timeout,
+                                         "no reply to " + std::to_string(self->sent_ - self->received_) + " of " +
+                                             std::to_string(self->sent_) + " message(s) within " +
+                                             core::format_duration(self->opt_.timeout),
+                                         "is it an echo server? raise --timeout if it is slow"));
+      });
+    }
+    for (const auto& m : opt_.messages) send(m.data, m.binary);
+    if (opt_.stdin_fd >= 0) {
+      start_stdin();
+    } else {
+      input_done_ = true;
+      maybe_close();
+    }
+  }
+
+  void start_stdin() {
+    auto self = this->shared_from_this();
+    std::thread([self, fd = opt_.stdin_fd, binary = opt_.stdin_binary] {
+      std::string pending;
+      char buf[65536];
+      for (;;) {
+        const auto n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pending.append(buf, static_cast<std::size_t>(n));
+        std::size_t start = 0, nl;
+        while ((nl = pending.find('\n', start)) != std::string::npos) {
+          std::string line = pending.substr(start, nl - start);
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          asio::post(self->rt_.ioc(), [self, line = std::move(line), binary] { self->send(line, binary); });
+          start = nl + 1;
+        }
+        pending.erase(0, start);
+      }
+      asio::post(self->rt_.ioc(), [self, rest = std::move(pending), binary] {
+        if (!rest.empty()) self->send(rest, binary);
+        self->input_done_ = true;
+        self->maybe_close();
+      });
+    }).detach();
+  }
+
+  void send(const std::string& data, bool binary) {
+    if (done_ || closing_) return;
+    const std::error_code ec = con_->send(data, binary ? websocketpp::frame::opcode::binary : websocketpp::frame::opcode::text);
+    if (ec) return finish(core::outcome::fail(exit_code::network, "send: " + ec.message()));
+    ++sent_;
+    auto& log = core::log();
+    if (log.should_log(spdlog::level::debug)) log.debug("sent {} {} B", binary ? "binary" : "text", data.size());
+  }
+
+  void on_message(const msg_ptr& m) {
+    if (done_) return;
+    ++received_;
+    const auto& p = m->get_payload();
+    const bool binary = m->get_opcode() == websocketpp::frame::opcode::binary;
+    if (out_.json()) {
+      nlohmann::json j{{"event", "message"}, {"type", binary ? "binary" : "text"}, {"size", p.size()}};
+      j["data"] = binary ? hex(p) : p;
+      out_.result(j, "");
+    } else if (binary && opt_.raw) {
+      out_.data(p.data(), p.size());
+    } else if (binary) {
+      const auto h = hex(p) + "\n";
+      out_.data(h.data(), h.size());
+    } else {
+      out_.data(p.data(), p.size());
+      if (p.empty() || p.back() != '\n') out_.data("\n", 1);
+    }
+    maybe_close();
+  }
+
+  static std::string hex(const std::string& p) {
+    static const char* d = "0123456789abcdef";
+    std::string s;
+    s.reserve(p.size() * 2);
+    for (unsigned char c : p) {
+      s += d[c >> 4];
+      s += d[c & 15];
+    }
+    return s;
+  }
+
+  void maybe_close() {
+    if (done_ || closing_ || !input_done_ || received_ < sent_) return;
+    if (sent_ == 0 && !default_sent_ && opt_.messages.empty()) {
+      // Nothing to send from any source: the classic lesson's message.
+      default_sent_ = true;
+      return send("hello Alvin", false);
+    }
+    closing_ = true;
+    std::error_code ec;
+    con_->close(websocketpp::close::status::normal, "", ec);
+    if (ec) return finish(core::outcome::success());
+    auto self = this->shared_from_this();
+    close_timer_.expires_after(std::chrono::seconds(3));
+    close_timer_.async_wait([self](std::error_code e) {
+      if (!e) self->finish(core::outcome::success());  // the server never answered our close: done anyway
+    });
+  }
+
+  void on_fail() {
+    if (done_) return;
+    finish(describe_failure(con_, opt_));
+  }
+
+  void on_close() {
+    if (done_) return;
+    const auto code = con_->get_remote_close_code();
+    const auto reason = con_->get_remote_close_reason();
+    if (closing_) return finish(core::outcome::success());
+    const std::string what = "the server closed the connection: " + std::to_string(code) + " " +
+                             websocketpp::close::status::get_string(code) + (reason.empty() ? "" : " (" + reason + ")");
+    if (code == websocketpp::close::status::normal || code == websocketpp::close::status::going_away) {
+      if (received_ >= sent_ && input_done_) return finish(core::outcome::success());
+      return finish(core::outcome::fail(exit_code::protocol,
+                                        what + " before replying to " + std::to_string(sent_ - received_) + " message(s)",
+                                        "the server stopped or dropped this client"));
+    }
+    finish(core::outcome::fail(exit_code::protocol, what, "the server ended the session with an error code"));
+  }
+
+  void finish(core::outcome o) {
+    if (done_) return;
+    done_ = true;
+    result_ = std::move(o);
+    timer_.cancel();
+    close_timer_.cancel();
+    if (!result_.ok() && con_ && open_ && !closing_) {
+      std::error_code ec;
+      con_->close(result_.code == exit_code::interrupted ? websocketpp::close::status::going_away
+                                                         : websocketpp::close::status::normal,
+                  "", ec);
+    }
+    core::log().debug("done: {} sent, {} received", sent_, received_);
+    rt_.stop();  // websocketpp's own timers (handshake, shutdown) must not keep the process waiting
+  }
+
+  dial_options opt_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  Client c_;
+  con_ptr con_;
+  asio::steady_timer timer_;
+  asio::steady_timer close_timer_;
+  core::outcome result_;
+  std::uint64_t sent_ = 0, received_ = 0;
+  bool open_ = false, closing_ = false, done_ = false, input_done_ = false, default_sent_ = false;
+};
+
+/// Load mode: C connections on the shared io_context (run on opt.load->threads threads), each
+/// sending `size`-byte binary messages with `pipeline` in flight and verifying every echo.
+template <class Client, bool Tls>
+class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
+  using con_ptr = typename Client::connection_ptr;
+  using msg_ptr = typename Client::message_ptr;
+  using steady = std::chrono::steady_clock;
+
+  struct conn {
+    con_ptr con;
+    std::uint64_t sent = 0, received = 0;
+    std::vector<steady::time_point> stamps;  // ring of send times, pipeline long
+    bool open = false, closing = false, finished = false;
+  };
+
+  // Per-thread totals: merged at the end, so the hot path takes no lock.
+  struct thread_stats {
+    core::load_stats s;
+  };
+
+ public:
+  load_run(const dial_options& opt, core::runtime& rt, core::reporter& out)
+      : opt_(opt), lo_(*opt.load), rt_(rt), out_(out), pattern_(lo_.size), timer_(rt.ioc()) {}
+
+  core::outcome start() {
+    init_client<Client, Tls>(c_, opt_, rt_.ioc());
+    c_.set_max_message_size(lo_.size + 1024);
+    conns_.resize(lo_.connections);
+    auto self = this->shared_from_this();
+    c_.set_open_handler([self](websocketpp::connection_hdl h) { self->on_open(h); });
+    c_.set_fail_handler([self](websocketpp::connection_hdl h) { self->on_fail(h); });
+    c_.set_message_handler([self](websocketpp::connection_hdl h, msg_ptr m) { self->on_message(h, m); });
+    c_.set_close_handler([self](websocketpp::connection_hdl h) { self->on_closed(h); });
+    rt_.on_signal([self](int) {
+      asio::post(self->rt_.ioc(), [self] {
+        self->interrupted_ = true;
+        self->stop_all();
+      });
+    });
+    for (unsigned i = 0; i < lo_.connections; ++i) {
+      std::error_code ec;
+      auto con = c_.get_connection(opt_.target.str(), ec);
+      if (ec) return core::outcome::fail(exit_code::usage, "URL " + opt_.target.str() + ": " + ec.message(), "check the URL");
+      prepare(con, opt_);
+      con->set_open_handshake_timeout(static_cast<long>(std::max<std::int64_t>(opt_.connect_timeout.count(), 10000)));
+      conns_[i].con = con;
+      conns_[i].stamps.resize(lo_.pipeline);
+      index_.emplace(con.get(), i);
+    }
+    if (lo_.count) remaining_.store(static_cast<std::int64_t>(lo_.count));
+    for (auto& c : conns_) c_.connect(c.con);
+    // Safety net: a run never outlives its duration (or a generous bound for --count) by much.
+    const auto bound = lo_.duration.count() > 0 ? lo_.duration + std::chrono::seconds(10) : std::chrono::milliseconds(600000);
+    deadline_ = steady::now() + bound;
+    arm_watchdog();
+    return core::outcome::success();
+  }
+
+  core::outcome finish_report() {
+    core::load_stats total;
+    {
+      std::lock_guard<std::mutex> lk(stats_mu_);
+      for (auto& t : stats_) total += t->s;
+    }
+    total.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(ended_ - began_);
+    total.connect_errors = connect_errors_.load();
+    total.errors += total.connect_errors;
+    core::report_load(out_, "ws", lo_, total);
+    if (interrupted_) return core::outcome::fail(exit_code::interrupted, "interrupted");
+    if (total.messages == 0)
+      return core::outcome::fail(exit_code::network, "load: no message completed (" + std::to_string(total.errors) + " error(s))",
+                                 "is an echo server (netlab ws-echo serve) listening at " + opt_.target.str() + "?");
+    return core::outcome::success();
+  }
+
+ private:
+  core::load_stats& stats() {
+    thread_local std::pair<const void*, thread_stats*> mine{nullptr, nullptr};
+    if (mine.first != this) {
+      auto t = std::make_unique<thread_stats>();
+      mine = {this, t.get()};
+      std::lock_guard<std::mutex> lk(stats_mu_);
+      stats_.push_back(std::move(t));
+    }
+    return mine.second->s;
+  }
+
+  conn* find(websocketpp::connection_hdl h) {
+    auto sp = h.lock();
+    if (!sp) return nullptr;
+    auto it = index_.find(sp.get());
+    return it == index_.end() ? nullptr : &conns_[it->second];
+  }
+
+  bool take_ticket() {
+    if (stopping_.load(std::memory_order_relaxed)) return false;
+    if (lo_.count == 0) return true;
+    return remaining_.fetch_sub(1, std::memory_order_relaxed) > 0;
+  }
+
+  void send_one(conn& c) {
+    const std::uint64_t seq = c.sent;
+    c.stamps[seq % lo_.pipeline] = steady::now();
+    const std::error_code ec = c.con->send(pattern_.message(seq), lo_.size, websocketpp::frame::opcode::binary);
+    if (ec) {
+      ++stats().errors;
+      return close_conn(c);
+    }
+    ++c.sent;
+  }
+
+  void on_open(websocketpp::connection_hdl h) {
+    auto* c = find(h);
+    if (!c) return;
+    c->open = true;
+    if (opened_.fetch_add(1) + 1 == lo_.connections) {
+      core::log().info("{} connection(s) up; load running", lo_.connections);
+    }
+    std::call_once(began_once_, [this] {
+      began_ = steady::now();
+      if (lo_.duration.count() > 0) {
+        auto self = this->shared_from_this();
+        timer_.expires_after(lo_.duration);
+        timer_.async_wait([self](std::error_code e) {
+          if (!e) self->stopping_.store(true);
+        });
+      }
+    });
+    for (unsigned i = 0; i < lo_.pipeline; ++i) {
+      if (!take_ticket()) break;
+      send_one(*c);
+    }
+    if (c->sent == 0) close_conn(*c);
+  }
+
+  void on_message(websocketpp::connection_hdl h, const msg_ptr& m) {
+    auto* c = find(h);
+    if (!c || c->closing) return;
+    const auto& p = m->get_payload();
+    const std::uint64_t seq = c->received;
+    auto& st = stats();
+    if (p.size() != lo_.size || std::memcmp(p.data(), pattern_.message(seq), lo_.size) != 0) {
+      ++st.errors;  // a wrong echo: count it and drop the connection (the stream is out of step)
+      return close_conn(*c);
+    }
+    ++c->received;
+    ++st.messages;
+    st.bytes += p.size();
+    st.latency.record(steady::now() - c->stamps[seq % lo_.pipeline]);
+    if (take_ticket()) return send_one(*c);
+    if (c->received == c->sent) close_conn(*c);
+  }
+
+  void close_conn(conn& c) {
+    if (c.closing) return;
+    c.closing = true;
+    std::error_code ec;
+    c.con->close(websocketpp::close::status::normal, "", ec);
+    if (ec) done_one(c);
+  }
+
+  void on_fail(websocketpp::connection_hdl h) {
+    auto* c = find(h);
+    if (!c) return;
+    if (!c->open) {
+      if (connect_errors_.fetch_add(1) == 0) {
+        auto o = describe_failure(c->con, opt_);
+        core::log().warn("load: {} ({})", o.what, o.hint);
+      }
+    } else {
+      ++stats().errors;
+    }
+    done_one(*c);
+  }
+
+  void on_closed(websocketpp::connection_hdl h) {
+    auto* c = find(h);
+    if (!c) return;
+    if (!c->closing) ++stats().errors;  // the server closed on us mid-run
+    if (c->received < c->sent) stats().errors += c->sent - c->received;
+    done_one(*c);
+  }
+
+  void done_one(conn& c) {
+    if (c.finished) return;
+    c.finished = true;
+    if (finished_.fetch_add(1) + 1 == lo_.connections) {
+      ended_ = steady::now();
+      if (began_ == steady::time_point{}) began_ = ended_;
+      asio::post(rt_.ioc(), [self = this->shared_from_this()] {
+        self->timer_.cancel();
+        self->watchdog_stop_ = true;
+        self->rt_.stop();
+      });
+    }
+  }
+
+  void stop_all() {
+    stopping_.store(true);
+    for (auto& c : conns_) {
+      if (c.finished) continue;
+      if (c.open) {
+        close_conn(c);
+      } else {
+        std::error_code ec;
+        c.con->terminate(ec);
+        done_one(c);
+      }
+    }
+  }
+
+  void arm_watchdog() {
+    auto self = this->shared_from_this();
+    auto t = std::make_shared<asio::steady_timer>(rt_.ioc());
+    t->expires_after(std::chrono::seconds(1));
+    t->async_wait([self, t](std::error_code e) {
+      if (e || self->watchdog_stop_) return;
+      if (steady::now() > self->deadline_) {
+        core::log().warn("load: the run outlived its deadline; stopping");
+        self->ended_ = steady::now();
+        self->rt_.stop();
+        return;
+      }
+      self->arm_watchdog();
+    });
+  }
+
+  dial_options opt_;
+  core::load_options lo_;
+  core::runtime& rt_;
+  core::reporter& out_;
+  tcp::load_pattern pattern_;
+  Client c_;
+  std::vector<conn> conns_;
+  std::unordered_map<const void*, std::size_t> index_;
+  asio::steady_timer timer_;
+  std::mutex stats_mu_;
+  std::vector<std::unique_ptr<thread_stats>> stats_;
+  std::atomic<std::int64_t> remaining_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<unsigned> opened_{0}, finished_{0}, connect_errors_{0};
+  std::once_flag began_once_;
+  steady::time_point began_{}, ended_{}, deadline_{};
+  bool interrupted_ = false;
+  bool watchdog_stop_ = false;
+};
+
+/// Runs the exchange or the load mode with client type `Client`.
+template <class Client, bool Tls>
+core::outcome run_dial(const dial_options& opt, core::runtime& rt, core::reporter& out) {
+  if (opt.load) {
+    auto l = std::make_shared<load_run<Client, Tls>>(opt, rt, out);
+    auto r = l->start();
+    if (!r.ok()) return r;
+    rt.run();
+    return l->finish_report();
+  }
+  auto e = std::make_shared<exchange<Client, Tls>>(opt, rt, out);
+  auto r = e->start();
+  if (!r.ok()) return r;
+  rt.run();
+  return e->result();
+}
+
+}  // namespace netlab::ws::detail
