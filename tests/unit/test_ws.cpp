@@ -170,3 +170,64 @@ TEST_CASE("ws-echo serve: the built-in page targets --path and escapes it", "[ws
   CHECK_THAT(evil, Catch::Contains("/x\\u0022\\u003c/script\\u003e"));
   CHECK(evil.find("</script><script>alert") == std::string::npos);
 }
+
+#include "netlab/ws/client.hpp"
+
+namespace {
+ws::dial_options dial_with(std::vector<std::string> args, unsigned* threads = nullptr) {
+  test::parsed_cli c;
+  args.insert(args.begin(), {"ws-echo", "dial"});
+  c.parse(args);
+  REQUIRE(c.chosen.command == "ws-echo dial");
+  if (threads) *threads = c.chosen.threads;
+  return c.options<ws::dial_options>();
+}
+}  // namespace
+
+TEST_CASE("ws-echo dial: defaults are the classic lesson's", "[ws][cli]") {
+  auto o = dial_with({"-m", "x"});
+  CHECK(o.target.str() == "ws://127.0.0.1:8899/echo");
+  REQUIRE(o.messages.size() == 1);
+  CHECK(o.messages[0].data == "x");
+  CHECK_FALSE(o.messages[0].binary);
+  CHECK_FALSE(o.load);
+  CHECK(o.timeout == std::chrono::seconds(10));
+}
+
+TEST_CASE("ws-echo dial: flags reach the options", "[ws][cli]") {
+  unsigned threads = 0;
+  auto o = dial_with({"wss://[::1]:8443/chat?room=1", "-m", "a", "--binary", "-H", "X-A:  b c", "--origin", "https://o",
+                      "--subprotocol", "chat", "--insecure", "--deflate", "--raw", "--timeout", "2s"});
+  CHECK(o.target.secure);
+  CHECK(o.target.host == "::1");
+  CHECK(o.target.resource == "/chat?room=1");
+  CHECK(o.messages[0].binary);
+  REQUIRE(o.headers.size() == 1);
+  CHECK(o.headers[0] == std::make_pair(std::string("X-A"), std::string("b c")));
+  CHECK(o.origin == "https://o");
+  CHECK(o.insecure);
+  CHECK(o.deflate);
+  CHECK(o.raw);
+  CHECK(o.timeout == std::chrono::seconds(2));
+  auto l = dial_with({"ws://127.0.0.1:1/echo", "--connections", "10", "--duration", "3s", "--size", "16K",
+                      "--pipeline", "4", "--threads", "2"},
+                     &threads);
+  REQUIRE(l.load);
+  CHECK(l.load->connections == 10);
+  CHECK(l.load->duration == std::chrono::seconds(3));
+  CHECK(l.load->size == 16384);
+  CHECK(l.load->pipeline == 4);
+  CHECK(threads == 2);
+}
+
+TEST_CASE("ws-echo dial: bad values are usage errors", "[ws][cli]") {
+  CHECK_THROWS_AS(dial_with({"http://x/"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"ws://h:1/", "--insecure"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"wss://h:1/", "--insecure", "--cacert", "/etc/hostname"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"wss://h:1/", "--cacert", "/nonexistent"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"ws://h:1/", "-H", "novalue"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"ws://h:1/", "--count", "5", "--duration", "1s"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"ws://h:1/", "--count", "5", "-m", "x"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"ws://h:1/", "--size", "1K"}), CLI::ValidationError);
+  CHECK_THROWS_AS(dial_with({"ws://h:1/", "--count", "5", "--size", "17MiB"}), CLI::ValidationError);
+}

@@ -283,7 +283,10 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     const std::string what = "the server closed the connection: " + std::to_string(code) + " " +
                              websocketpp::close::status::get_string(code) + (reason.empty() ? "" : " (" + reason + ")");
     if (code == websocketpp::close::status::normal || code == websocketpp::close::status::going_away) {
-      if (received_ >= sent_ && input_done_) return finish(core::outcome::success());
+      if (received_ >= sent_) {  // nothing owed: a normal end, even if more input could have come
+        core::log().info("{}", what);
+        return finish(core::outcome::success());
+      }
       return finish(core::outcome::fail(exit_code::protocol,
                                         what + " before replying to " + std::to_string(sent_ - received_) + " message(s)",
                                         "the server stopped or dropped this client"));

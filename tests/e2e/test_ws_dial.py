@@ -1,0 +1,203 @@
+"""End-to-end tests of `netlab ws-echo dial` (issue 3).
+
+Peers: a Python `websockets` echo server started here (a standard server netlab did not write), small
+misbehaving servers (404, silent, closes with 1011), a wss server with a certificate made by openssl
+in the test, and netlab's own `ws-echo serve`. Every wait is bounded; only processes started here
+are stopped.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+from netlab_e2e import EXIT, PYTHON, NetlabTestCase, Proc, scaled, unused_port
+
+# A standard echo server in Python websockets; prints {"port": N} once listening, records the
+# handshake headers it saw in a file when asked to.
+PY_SERVER = textwrap.dedent(r'''
+    import asyncio, json, ssl, sys
+    import websockets
+
+    mode = sys.argv[1]
+    cert = sys.argv[2] if len(sys.argv) > 2 else ""
+    seen = sys.argv[3] if len(sys.argv) > 3 else ""
+
+    async def handler(ws, path=None):
+        if seen:
+            with open(seen, "w") as f:
+                json.dump({k: v for k, v in ws.request_headers.raw_items()}, f)
+        if mode == "silent":
+            await asyncio.sleep(60)
+            return
+        if mode == "close1011":
+            await ws.recv()
+            await ws.close(1011, "boom")
+            return
+        async for m in ws:
+            await ws.send(m)
+
+    async def main():
+        ctx = None
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert + ".crt", cert + ".key")
+        async with websockets.serve(handler, "127.0.0.1", 0, ssl=ctx, max_size=None) as srv:
+            print(json.dumps({"event": "listening", "port": srv.sockets[0].getsockname()[1]}), flush=True)
+            await asyncio.Future()
+
+    asyncio.run(main())
+''')
+
+
+class WsDial(NetlabTestCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="netlab-wsdial-")
+        self.script = os.path.join(self.dir, "server.py")
+        with open(self.script, "w") as f:
+            f.write(PY_SERVER)
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def py_server(self, mode="echo", cert="", seen=""):
+        p = self.spawn([PYTHON, self.script, mode, cert, seen])
+        return p.await_json("listening", timeout=scaled(10))["port"]
+
+    def dial(self, *args, input=None, timeout=30):
+        return self.netlab("ws-echo", "dial", *args, input=input, timeout=timeout)
+
+    def test_against_python_websockets_text_binary_sizes_utf8(self):
+        port = self.py_server()
+        url = "ws://127.0.0.1:%d/" % port
+        r = self.dial(url, "-m", "hello Alvin", "-m", "封印解除!", "-m", "emoji 😀🎉", "-m", "")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode(), "hello Alvin\n封印解除!\nemoji 😀🎉\n\n")
+        r = self.dial(url, "-m", "\x01\x02", "--binary")
+        self.assertEqual((r.returncode, r.stdout), (0, b"0102\n"), r.stderr)
+        r = self.dial(url, "-m", "AB", "--binary", "--raw")
+        self.assertEqual(r.stdout, b"AB")
+        for n in (125, 126, 65535, 65536, 8 * 1024 * 1024):
+            with self.subTest(size=n):
+                path = os.path.join(self.dir, "blob")
+                data = os.urandom(n)
+                with open(path, "wb") as f:
+                    f.write(data)
+                r = self.dial(url, "--file", path, "--raw", timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, data)
+
+    def test_stdin_lines_and_json(self):
+        port = self.py_server()
+        r = self.dial("ws://127.0.0.1:%d/x" % port, "--json", input="one\ntwo\r\nthree".encode())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [json.loads(l) for l in r.stdout.decode().splitlines()]
+        self.assertEqual([l["data"] for l in lines], ["one", "two", "three"])
+        self.assertEqual({l["type"] for l in lines}, {"text"})
+
+    def test_default_message_is_the_lesson(self):
+        port = self.py_server()
+        r = self.dial("ws://127.0.0.1:%d/echo" % port)  # stdin is /dev/null: no lines, the lesson's message
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello Alvin\n"), r.stderr)
+
+    def test_headers_origin_subprotocol_reach_the_server(self):
+        seen = os.path.join(self.dir, "seen.json")
+        port = self.py_server(seen=seen)
+        r = self.dial("ws://127.0.0.1:%d/" % port, "-m", "x", "-H", "X-Token: abc 123", "--origin",
+                      "https://example.org", "--subprotocol", "chat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(seen) as f:
+            headers = {k.lower(): v for k, v in json.load(f).items()}
+        self.assertEqual(headers["x-token"], "abc 123")
+        self.assertEqual(headers["origin"], "https://example.org")
+        self.assertEqual(headers["sec-websocket-protocol"], "chat")
+
+    def test_failures_map_to_exit_codes(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        r = self.dial("ws://127.0.0.1:%d/nope" % srv.port, "-m", "x")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"HTTP 404", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        r = self.dial("ws://127.0.0.1:%d/echo" % unused_port(kind=1), "-m", "x")
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"Connection refused", r.stderr)
+        silent = self.py_server("silent")
+        t0 = time.monotonic()
+        r = self.dial("ws://127.0.0.1:%d/" % silent, "-m", "x", "--timeout", "500ms")
+        self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+        self.assertLess(time.monotonic() - t0, scaled(10))
+        closer = self.py_server("close1011")
+        r = self.dial("ws://127.0.0.1:%d/" % closer, "-m", "x")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"1011", r.stderr)
+        self.assertIn(b"boom", r.stderr)
+        r = self.dial("http://127.0.0.1:1/")
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+        r = self.dial("ws://127.0.0.1:1/", "--cacert", "/nonexistent")
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+        r = self.dial("ws://127.0.0.1:%d/echo" % srv.port, "--file", "/nonexistent/file")
+        self.assertEqual(r.returncode, EXIT["local_io"], r.stderr)
+
+    def test_connect_timeout_on_a_silent_tcp_port(self):
+        import socket
+        with socket.socket() as s:  # accepts (backlog) but never answers the upgrade
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            t0 = time.monotonic()
+            r = self.dial("ws://127.0.0.1:%d/" % s.getsockname()[1], "-m", "x", "--connect-timeout", "300ms")
+            self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+            self.assertLess(time.monotonic() - t0, scaled(5))
+
+    def test_wss_cacert_untrusted_insecure(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is needed to make a certificate")
+        cert = os.path.join(self.dir, "srv")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", cert + ".key", "-out", cert + ".crt"], check=True, capture_output=True,
+                       timeout=scaled(30))
+        port = self.py_server(cert=cert)
+        url = "wss://127.0.0.1:%d/" % port
+        r = self.dial(url, "-m", "secret", "--cacert", cert + ".crt")
+        self.assertEqual((r.returncode, r.stdout), (0, b"secret\n"), r.stderr)
+        r = self.dial("wss://localhost:%d/" % port, "-m", "by name", "--cacert", cert + ".crt")
+        self.assertEqual((r.returncode, r.stdout), (0, b"by name\n"), r.stderr)
+        r = self.dial(url, "-m", "x")  # not trusted by the system store
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"--cacert", r.stderr)
+        r = self.dial(url, "-m", "anyway", "--insecure")
+        self.assertEqual((r.returncode, r.stdout), (0, b"anyway\n"), r.stderr)
+
+    def test_netlab_to_netlab_deflate_and_load(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--deflate")
+        url = "ws://127.0.0.1:%d/echo" % srv.port
+        r = self.dial(url, "--deflate", "-m", "a" * 10000, "-v")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"a" * 10000 + b"\n")
+        r = self.dial(url, "--connections", "4", "--count", "400", "--size", "1K", "--pipeline", "2", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = json.loads(r.stdout)
+        self.assertEqual((rep["event"], rep["messages"], rep["errors"]), ("load", 400, 0))
+        r = self.dial(url, "--connections", "3", "--duration", "500ms", "--size", "64")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"errors 0", r.stdout)
+        self.assertIn(b"msgs/s", r.stdout)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_server_stopping_mid_session(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        p = self.spawn([os.environ.get("NETLAB_BIN", "netlab"), "ws-echo", "dial",
+                        "ws://127.0.0.1:%d/echo" % srv.port, "-"], stdin=subprocess.PIPE)
+        time.sleep(0.3)  # connected and waiting for lines
+        self.assertEqual(srv.terminate(), 0)
+        code = p.wait(timeout=scaled(10))
+        self.assertEqual(code, 0, p.stderr())  # 1001 with nothing pending: a clean end
+
+
+if __name__ == "__main__":
+    unittest.main()
