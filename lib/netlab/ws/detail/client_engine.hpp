@@ -126,21 +126,37 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
 
   core::outcome start() {
     init_client<Client, Tls>(c_, opt_, rt_.ioc());
-    auto self = this->shared_from_this();
-    c_.set_open_handler([self](websocketpp::connection_hdl) { self->on_open(); });
-    c_.set_fail_handler([self](websocketpp::connection_hdl) { self->on_fail(); });
-    c_.set_message_handler([self](websocketpp::connection_hdl, msg_ptr m) { self->on_message(m); });
-    c_.set_close_handler([self](websocketpp::connection_hdl) { self->on_close(); });
+    auto weak = this->weak_from_this();
+    c_.set_open_handler([weak](websocketpp::connection_hdl) {
+      if (auto self = weak.lock()) self->on_open();
+    });
+    c_.set_fail_handler([weak](websocketpp::connection_hdl) {
+      if (auto self = weak.lock()) self->on_fail();
+    });
+    c_.set_message_handler([weak](websocketpp::connection_hdl, msg_ptr m) {
+      if (auto self = weak.lock()) self->on_message(m);
+    });
+    c_.set_close_handler([weak](websocketpp::connection_hdl) {
+      if (auto self = weak.lock()) self->on_close();
+    });
     std::error_code ec;
     con_ = c_.get_connection(opt_.target.str(), ec);
     if (ec) return core::outcome::fail(exit_code::usage, "URL " + opt_.target.str() + ": " + ec.message(), "check the URL");
     prepare(con_, opt_);
-    rt_.on_signal([self](int) {
-      asio::post(self->rt_.ioc(), [self] { self->finish(core::outcome::fail(exit_code::interrupted, "interrupted")); });
+    rt_.on_signal([weak](int) {
+      auto self = weak.lock();
+      if (!self) return;
+      asio::post(self->rt_.ioc(), [weak] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->finish(core::outcome::fail(exit_code::interrupted, "interrupted"));
+      });
     });
     if (opt_.connect_timeout.count() > 0) {
       timer_.expires_after(opt_.connect_timeout);
-      timer_.async_wait([self](std::error_code e) {
+      timer_.async_wait([weak](std::error_code e) {
+      auto self = weak.lock();
+      if (!self) return;
         if (e || self->open_ || self->done_) return;
         self->finish(core::outcome::fail(exit_code::timeout,
                                          "connect to " + self->opt_.target.str() + ": no WebSocket connection within " +
@@ -164,9 +180,11 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
                      con_->get_subprotocol().empty() ? std::string() : " (subprotocol " + con_->get_subprotocol() + ")");
     const bool interactive = opt_.stdin_fd >= 0 && ::isatty(opt_.stdin_fd);
     if (opt_.timeout.count() > 0 && !interactive) {
-      auto self = this->shared_from_this();
+      auto weak = this->weak_from_this();
       timer_.expires_after(opt_.timeout);
-      timer_.async_wait([self](std::error_code e) {
+      timer_.async_wait([weak](std::error_code e) {
+      auto self = weak.lock();
+      if (!self) return;
         if (e || self->done_) return;
         self->finish(core::outcome::fail(exit_code::timeout,
                                          "no reply to " + std::to_string(self->sent_ - self->received_) + " of " +
@@ -185,8 +203,8 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
   }
 
   void start_stdin() {
-    auto self = this->shared_from_this();
-    std::thread([self, fd = opt_.stdin_fd, binary = opt_.stdin_binary] {
+    auto weak = this->weak_from_this();
+    std::thread([weak, &ioc = rt_.ioc(), fd = opt_.stdin_fd, binary = opt_.stdin_binary] {
       std::string pending;
       char buf[65536];
       for (;;) {
@@ -198,12 +216,16 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
         while ((nl = pending.find('\n', start)) != std::string::npos) {
           std::string line = pending.substr(start, nl - start);
           if (!line.empty() && line.back() == '\r') line.pop_back();
-          asio::post(self->rt_.ioc(), [self, line = std::move(line), binary] { self->send(line, binary); });
+          asio::post(ioc, [weak, line = std::move(line), binary] {
+            if (auto self = weak.lock()) self->send(line, binary);
+          });
           start = nl + 1;
         }
         pending.erase(0, start);
       }
-      asio::post(self->rt_.ioc(), [self, rest = std::move(pending), binary] {
+      asio::post(ioc, [weak, rest = std::move(pending), binary] {
+        auto self = weak.lock();
+        if (!self) return;
         if (!rest.empty()) self->send(rest, binary);
         self->input_done_ = true;
         self->maybe_close();
@@ -263,9 +285,11 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     std::error_code ec;
     con_->close(websocketpp::close::status::normal, "", ec);
     if (ec) return finish(core::outcome::success());
-    auto self = this->shared_from_this();
+    auto weak = this->weak_from_this();
     close_timer_.expires_after(std::chrono::seconds(3));
-    close_timer_.async_wait([self](std::error_code e) {
+    close_timer_.async_wait([weak](std::error_code e) {
+      auto self = weak.lock();
+      if (!self) return;
       if (!e) self->finish(core::outcome::success());  // the server never answered our close: done anyway
     });
   }
@@ -350,13 +374,25 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     init_client<Client, Tls>(c_, opt_, rt_.ioc());
     c_.set_max_message_size(lo_.size + 1024);
     conns_.resize(lo_.connections);
-    auto self = this->shared_from_this();
-    c_.set_open_handler([self](websocketpp::connection_hdl h) { self->on_open(h); });
-    c_.set_fail_handler([self](websocketpp::connection_hdl h) { self->on_fail(h); });
-    c_.set_message_handler([self](websocketpp::connection_hdl h, msg_ptr m) { self->on_message(h, m); });
-    c_.set_close_handler([self](websocketpp::connection_hdl h) { self->on_closed(h); });
-    rt_.on_signal([self](int) {
-      asio::post(self->rt_.ioc(), [self] {
+    auto weak = this->weak_from_this();
+    c_.set_open_handler([weak](websocketpp::connection_hdl h) {
+      if (auto self = weak.lock()) self->on_open(h);
+    });
+    c_.set_fail_handler([weak](websocketpp::connection_hdl h) {
+      if (auto self = weak.lock()) self->on_fail(h);
+    });
+    c_.set_message_handler([weak](websocketpp::connection_hdl h, msg_ptr m) {
+      if (auto self = weak.lock()) self->on_message(h, m);
+    });
+    c_.set_close_handler([weak](websocketpp::connection_hdl h) {
+      if (auto self = weak.lock()) self->on_closed(h);
+    });
+    rt_.on_signal([weak](int) {
+      auto self = weak.lock();
+      if (!self) return;
+      asio::post(self->rt_.ioc(), [weak] {
+        auto self = weak.lock();
+        if (!self) return;
         self->interrupted_ = true;
         self->stop_all();
       });
@@ -443,9 +479,11 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     std::call_once(began_once_, [this] {
       began_ = steady::now();
       if (lo_.duration.count() > 0) {
-        auto self = this->shared_from_this();
+        auto weak = this->weak_from_this();
         timer_.expires_after(lo_.duration);
-        timer_.async_wait([self](std::error_code e) {
+        timer_.async_wait([weak](std::error_code e) {
+      auto self = weak.lock();
+      if (!self) return;
           if (!e) self->stopping_.store(true);
         });
       }
@@ -511,7 +549,9 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     if (finished_.fetch_add(1) + 1 == lo_.connections) {
       ended_ = steady::now();
       if (began_ == steady::time_point{}) began_ = ended_;
-      asio::post(rt_.ioc(), [self = this->shared_from_this()] {
+      asio::post(rt_.ioc(), [weak = this->weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) return;
         self->timer_.cancel();
         self->watchdog_stop_ = true;
         self->rt_.stop();
@@ -534,10 +574,12 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   }
 
   void arm_watchdog() {
-    auto self = this->shared_from_this();
+    auto weak = this->weak_from_this();
     auto t = std::make_shared<asio::steady_timer>(rt_.ioc());
     t->expires_after(std::chrono::seconds(1));
-    t->async_wait([self, t](std::error_code e) {
+    t->async_wait([weak, t](std::error_code e) {
+      auto self = weak.lock();
+      if (!self) return;
       if (e || self->watchdog_stop_) return;
       if (steady::now() > self->deadline_) {
         core::log().warn("load: the run outlived its deadline; stopping");
