@@ -1,6 +1,8 @@
 #include "cli.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <thread>
 
 #include <csignal>
 #include <cstdio>
@@ -52,6 +54,42 @@ CLI::Validator whole(std::uint64_t min, std::uint64_t max, const char* desc) {
         return {};
       },
       desc, desc);
+}
+
+void add_load_flags(CLI::App* d, load_args& a) {
+  a.threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  d->add_option("--connections", a.connections, "load mode: concurrent connections (1-100000)")
+      ->check(whole(1, 100000, "N 1-100000"))
+      ->capture_default_str();
+  d->add_option("--count", a.count, "load mode: total messages over all connections")->check(whole(1, UINT64_MAX, "N>=1"));
+  add_duration(d, "--duration", a.duration, "load mode: run for this long (instead of --count)");
+  add_size(d, "--size", a.size, "load mode: bytes per message (1 B to 16 MiB)");
+  d->add_option("--pipeline", a.pipeline, "load mode: messages in flight per connection (1-1024)")
+      ->check(whole(1, 1024, "N 1-1024"))
+      ->capture_default_str();
+  d->add_option("--threads", a.threads, "load mode: worker threads (1-256)")->check(CLI::Range(1u, 256u))->capture_default_str();
+}
+
+std::optional<core::load_options> load_from(CLI::App* d, const load_args& a) {
+  const bool by_count = d->count("--count") > 0;
+  const bool by_duration = d->count("--duration") > 0;
+  if (by_count && by_duration) usage_error("--count and --duration exclude each other: give one");
+  if (!by_count && !by_duration) {
+    for (const char* flag : {"--connections", "--size", "--pipeline", "--threads"})
+      if (d->count(flag)) usage_error(std::string(flag) + " is a load-mode flag: add --count N or --duration S");
+    return std::nullopt;
+  }
+  if (by_duration && a.duration.count() == 0) usage_error("--duration must be longer than 0");
+  if (a.size < 1 || a.size > 16 * 1024 * 1024)
+    usage_error("--size: " + std::to_string(a.size) + " is out of range (1 B to 16 MiB)");
+  core::load_options l;
+  l.connections = static_cast<unsigned>(a.connections);
+  l.count = by_count ? a.count : 0;
+  l.duration = by_count ? std::chrono::milliseconds(0) : a.duration;
+  l.size = static_cast<std::size_t>(a.size);
+  l.pipeline = static_cast<unsigned>(a.pipeline);
+  l.threads = a.threads;
+  return l;
 }
 
 CLI::Option* add_duration(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,

@@ -13,6 +13,7 @@
 
 #include "netlab/core/endpoint.hpp"
 #include "netlab/core/error.hpp"
+#include "netlab/core/load.hpp"
 #include "netlab/core/report.hpp"
 #include "netlab/core/runtime.hpp"
 
@@ -71,6 +72,23 @@ CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& tar
 
 /// --threads N for servers (1..256), stored in the action when the subcommand runs.
 CLI::Option* add_threads(CLI::App* app, unsigned& target);
+
+/// The load-mode flags shared by tcp dial and ws-echo dial, as typed.
+struct load_args {
+  std::uint64_t connections = 1;
+  std::uint64_t count = 0;
+  std::chrono::milliseconds duration{0};
+  std::uint64_t size = 64;
+  std::uint64_t pipeline = 1;
+  unsigned threads = 2;
+};
+
+/// Adds --connections, --count, --duration, --size, --pipeline, --threads to a dial command.
+void add_load_flags(CLI::App* app, load_args& a);
+
+/// The load options when --count or --duration was given (usage errors for contradictions and
+/// ranges), or nullopt when none was and no other load flag was either (else a usage error).
+std::optional<core::load_options> load_from(CLI::App* app, const load_args& a);
 
 /// Throws CLI::ValidationError (a usage error) with a message naming the option and the fix.
 [[noreturn]] void usage_error(const std::string& message);

@@ -26,11 +26,7 @@ struct dial_args {
   std::string input;  // "-" = read stdin
   std::vector<std::string> messages;
   bool escapes = false;
-  std::uint64_t connections = 1;
-  std::uint64_t count = 0;
-  std::uint64_t size = 64;
-  std::uint64_t pipeline = 1;
-  unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  load_args load;
 };
 
 const CLI::Validator positive_count = whole(1, UINT64_MAX, "N>=1");
@@ -107,48 +103,17 @@ void register_dial(CLI::App* tcp, action& chosen) {
                "overall deadline, exit 4 when it passes (0 = none); load mode: deadline per echo (0 = 10s)");
   add_duration(d, "--connect-timeout", a->opt.connect_timeout, "deadline for resolving and connecting (exit 4; 0 = none)");
   d->add_flag("--half-close", a->opt.half_close, "shut down the sending side once everything is sent, keep reading");
-  d->add_option("--connections", a->connections, "load mode: concurrent connections (1-100000)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
-      ->capture_default_str();
-  d->add_option("--count", a->count, "load mode: total messages over all connections")
-      ->check(positive_count);
-  core::load_options defaults;
-  a->opt.load = defaults;  // holds --duration until the callback decides whether this is load mode
-  add_duration(d, "--duration", a->opt.load->duration, "load mode: run for this long (instead of --count)");
-  add_size(d, "--size", a->size, "load mode: bytes per message (1 B to 16 MiB)");
-  d->add_option("--pipeline", a->pipeline, "load mode: messages in flight per connection (1-1024)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1024}))
-      ->capture_default_str();
-  d->add_option("--threads", a->threads, "load mode: worker threads, each with its own event loop (1-256)")
-      ->check(CLI::Range(1u, 256u))
-      ->capture_default_str();
+  add_load_flags(d, a->load);
   d->callback([a, &chosen, d] {
     auto o = a->opt;
     o.target = *core::parse_endpoint(a->target).value;
     if (o.target.host.empty()) usage_error("target '" + a->target + "' has no host (e.g. 127.0.0.1" + a->target + ")");
-    const bool by_count = d->count("--count") > 0;
-    const bool by_duration = d->count("--duration") > 0;
-    const bool load = by_count || by_duration;
-    if (by_count && by_duration) usage_error("--count and --duration exclude each other: give one");
-    if (load) {
-      if (by_duration && o.load->duration.count() == 0) usage_error("--duration must be longer than 0");
+    o.load = load_from(d, a->load);
+    if (o.load) {
       if (!a->messages.empty() || !a->input.empty() || a->escapes)
         usage_error("load mode (--count/--duration) sends generated data: drop -m, -e and '-'");
       if (o.half_close || d->count("--idle")) usage_error("--half-close and --idle do not apply to load mode");
-      if (a->size < 1 || a->size > 16 * 1024 * 1024)
-        usage_error("--size: " + std::to_string(a->size) + " is out of range (1 B to 16 MiB)");
-      core::load_options l;
-      l.connections = static_cast<unsigned>(a->connections);
-      l.count = by_count ? a->count : 0;
-      l.duration = by_count ? std::chrono::milliseconds(0) : o.load->duration;
-      l.size = static_cast<std::size_t>(a->size);
-      l.pipeline = static_cast<unsigned>(a->pipeline);
-      l.threads = a->threads;
-      o.load = l;
     } else {
-      for (const char* flag : {"--connections", "--size", "--pipeline", "--threads"})
-        if (d->count(flag)) usage_error(std::string(flag) + " is a load-mode flag: add --count N or --duration S");
-      o.load.reset();
       if (a->escapes && a->messages.empty()) usage_error("-e/--escapes decodes -m messages: add -m TEXT");
       for (const auto& m : a->messages) {
         if (!a->escapes) {

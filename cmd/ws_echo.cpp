@@ -22,11 +22,7 @@ struct dial_args {
   std::vector<std::string> files;
   std::vector<std::string> headers;
   bool binary = false;
-  std::uint64_t connections = 1;
-  std::uint64_t count = 0;
-  std::uint64_t size = 64;
-  std::uint64_t pipeline = 1;
-  unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  load_args load;
 };
 
 void register_dial(CLI::App* ws, action& chosen) {
@@ -61,16 +57,7 @@ void register_dial(CLI::App* ws, action& chosen) {
   d->add_flag("--deflate", a->opt.deflate, "offer permessage-deflate (RFC 7692)");
   add_duration(d, "--timeout", a->opt.timeout, "deadline for all replies once connected (exit 4; 0 = none; not in interactive mode)");
   add_duration(d, "--connect-timeout", a->opt.connect_timeout, "deadline for TCP, TLS and the upgrade (exit 4)");
-  d->add_option("--connections", a->connections, "load mode: concurrent connections (1-100000)")
-      ->check(whole(1, 100000, "N 1-100000"))->capture_default_str();
-  d->add_option("--count", a->count, "load mode: total messages over all connections")->check(whole(1, UINT64_MAX, "N>=1"));
-  core::load_options defaults;
-  a->opt.load = defaults;  // holds --duration until the callback decides whether this is load mode
-  add_duration(d, "--duration", a->opt.load->duration, "load mode: run for this long (instead of --count)");
-  add_size(d, "--size", a->size, "load mode: bytes per message (1 B to 16 MiB)");
-  d->add_option("--pipeline", a->pipeline, "load mode: messages in flight per connection (1-1024)")
-      ->check(whole(1, 1024, "N 1-1024"))->capture_default_str();
-  d->add_option("--threads", a->threads, "load mode: io threads (1-256)")->check(CLI::Range(1u, 256u))->capture_default_str();
+  add_load_flags(d, a->load);
   d->callback([a, &chosen, d] {
     auto o = a->opt;
     std::string why;
@@ -92,27 +79,11 @@ void register_dial(CLI::App* ws, action& chosen) {
       value.erase(0, value.find_first_not_of(" \t"));
       o.headers.emplace_back(h.substr(0, colon), value);
     }
-    const bool by_count = d->count("--count") > 0;
-    const bool by_duration = d->count("--duration") > 0;
-    if (by_count && by_duration) usage_error("--count and --duration exclude each other: give one");
-    if (by_count || by_duration) {
-      if (by_duration && o.load->duration.count() == 0) usage_error("--duration must be longer than 0");
+    o.load = load_from(d, a->load);
+    if (o.load) {
       if (!a->messages.empty() || !a->files.empty() || !a->input.empty())
         usage_error("load mode (--count/--duration) sends generated data: drop -m, --file and '-'");
-      if (a->size < 1 || a->size > 16 * 1024 * 1024)
-        usage_error("--size: " + std::to_string(a->size) + " is out of range (1 B to 16 MiB)");
-      core::load_options l;
-      l.connections = static_cast<unsigned>(a->connections);
-      l.count = by_count ? a->count : 0;
-      l.duration = by_count ? std::chrono::milliseconds(0) : o.load->duration;
-      l.size = static_cast<std::size_t>(a->size);
-      l.pipeline = static_cast<unsigned>(a->pipeline);
-      l.threads = a->threads;
-      o.load = l;
     } else {
-      for (const char* flag : {"--connections", "--size", "--pipeline", "--threads"})
-        if (d->count(flag)) usage_error(std::string(flag) + " is a load-mode flag: add --count N or --duration S");
-      o.load.reset();
       for (const auto& m : a->messages) o.messages.push_back({m, a->binary});
       o.stdin_binary = a->binary;
       if (a->input == "-" || (o.messages.empty() && a->files.empty() && !::isatty(0))) o.stdin_fd = 0;
