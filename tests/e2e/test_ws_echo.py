@@ -685,14 +685,25 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
         async def go():
             async with websockets.connect(self.url(srv), max_size=None) as a, \
                     websockets.connect(self.url(srv), max_size=None) as b:
+                got = {a: 0, b: 0}
+                progress = asyncio.Condition()
+
                 async def reader(ws):
-                    got = 0
-                    while got < n:
+                    while got[ws] < n:
                         self.assertEqual(await ws.recv(), chunk)
-                        got += 1
-                    return got
+                        async with progress:
+                            got[ws] += 1
+                            progress.notify_all()
+                    return got[ws]
                 ra, rb = asyncio.ensure_future(reader(a)), asyncio.ensure_future(reader(b))
-                for _ in range(n):
+                # The two readers keep up: the sender stays at most 8 messages (512 KiB) ahead of
+                # the slower of them, so only the laggard's queue can pass --max-queue. (Unpaced,
+                # the server outruns Python's readers and rightly drops them too.)
+                for i in range(n):
+                    async with progress:
+                        await progress.wait_for(lambda: i - min(got.values()) < 8 or ra.done() or rb.done())
+                    if ra.done() or rb.done():
+                        break
                     await a.send(chunk)
                 self.assertEqual(await ra, n)
                 self.assertEqual(await rb, n)
