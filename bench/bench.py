@@ -794,7 +794,8 @@ def targets(cells, quick):
     c = find(cells, "ws echo", "64 B x 100 conn")
     nl, go = med(c, "netlab-ws", "msgs_per_s"), med(c, "gorilla", "msgs_per_s")
     r = rat(nl, go)
-    add("ws 64 B x 100: msgs/s >= 1.25x gorilla", r, r is not None and r >= 1.25, f"{nl} vs {go}")
+    add("ws 64 B x 100: msgs/s >= 1.25x gorilla", r, r is not None and r >= 1.25,
+        f"{fnum(nl)} vs {fnum(go)} msgs/s")
     cr = rat(med(c, "netlab-ws", "cpu_us_per_unit"), med(c, "gorilla", "cpu_us_per_unit"))
     add("ws 64 B x 100: CPU/msg <= 0.8x gorilla", cr, cr is not None and cr <= 0.8, "")
     pr = rat(med(c, "netlab-ws", "p99_us"), med(c, "gorilla", "p99_us"))
