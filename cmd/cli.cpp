@@ -122,8 +122,13 @@ CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& tar
   return o;
 }
 
+unsigned server_threads_default() {
+  return std::max(1u, std::min(256u, std::thread::hardware_concurrency()));
+}
+
 CLI::Option* add_threads(CLI::App* app, unsigned& target) {
-  return app->add_option("--threads", target, "threads running the event loop")
+  target = server_threads_default();
+  return app->add_option("--threads", target, "threads running the event loop (default: one per CPU core)")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
 }

@@ -73,8 +73,8 @@ TEST_CASE("tcp serve defaults", "[tcp][cli]") {
   CHECK(o.max_connections == 0);
   CHECK(o.idle_timeout == 300s);
   CHECK(o.max_message == 65536);
-  CHECK(o.threads == 1);
-  CHECK(c.chosen.threads == 1);
+  CHECK(o.threads == cli::server_threads_default());
+  CHECK(c.chosen.threads == cli::server_threads_default());
   CHECK(c.chosen.run);
 }
 

@@ -51,7 +51,7 @@ TEST_CASE("udp serve defaults", "[udp][cli]") {
   CHECK(o.listen.port == 6890);
   CHECK(o.mode == udp::serve_mode::ack);
   CHECK(o.reply == "server received: {msg}");
-  CHECK(o.threads == 1);
+  CHECK(o.threads == cli::server_threads_default());
   CHECK(udp::receive_buffer == 65536);
 }
 

@@ -95,7 +95,7 @@ TEST_CASE("ws-echo serve: defaults are the classic lesson's", "[ws][cli]") {
   CHECK(o.listen.port == 8899);
   CHECK(o.path == "/echo");
   CHECK(o.max_message == 16u * 1024 * 1024);
-  CHECK(o.threads == 1);
+  CHECK(o.threads == cli::server_threads_default());
 }
 
 TEST_CASE("ws-echo serve: flags reach the options", "[ws][cli]") {
