@@ -171,6 +171,37 @@ class TcpServeTest(NetlabTestCase):
         self.assertEqual(r.stdout, b"a\x00b\r\n")
         self.assertEqual(srv.terminate(), 0)
 
+    def test_echo_bulk_ping_pong_and_final_bytes(self):
+        # Reads of 8 KiB and more switch a connection to splice(2): exercise that path with one
+        # message in flight at a time (each splice is short and empties the socket), sizes around
+        # the 64 KiB chunk, bytes that arrive with the peer's FIN, and load mode's byte-exact check.
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
+            def send_from_a_thread(data, then_shutdown=False):
+                # A large message is echoed while it is still being sent: read concurrently.
+                def go():
+                    s.sendall(data)
+                    if then_shutdown:
+                        s.shutdown(socket.SHUT_WR)
+                t = threading.Thread(target=go, daemon=True)
+                t.start()
+                return t
+            for i, size in enumerate([16384] * 50 + [8192, 65535, 65536, 65537, 200_000, 1, 16384] * 4):
+                data = os.urandom(size)
+                t = send_from_a_thread(data)
+                self.assertEqual(recv_exactly(s, size), data, "message %d (%d B)" % (i, size))
+                t.join(scaled(5))
+            tail = os.urandom(100_000)
+            t = send_from_a_thread(tail, then_shutdown=True)
+            self.assertEqual(recv_all(s), tail)  # everything read before the FIN is echoed, then EOF
+            t.join(scaled(5))
+        r = self.netlab("--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "4", "--count", "400",
+                        "--size", "16K", "--pipeline", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = json.loads(r.stdout)
+        self.assertEqual((rep["messages"], rep["errors"], rep["connect_errors"]), (400, 0, 0))
+        self.assertEqual(srv.terminate(), 0)
+
     def test_discard(self):
         srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "discard")
         self.assertEqual(exchange(srv.port, os.urandom(1_000_000)), b"")
