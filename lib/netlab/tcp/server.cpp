@@ -266,12 +266,11 @@ class session : public std::enable_shared_from_this<session> {
         in_ += static_cast<std::uint64_t>(r);
         in_pipe_ = static_cast<std::size_t>(r);
         last_ = steady::now();
-        if (static_cast<std::size_t>(r) == splice_chunk) continue;
-        // A short splice emptied the socket: echo it and wait, rather than find out with a splice
-        // that fails EAGAIN (one syscall per message less; async_wait's EPOLL_CTL_MOD re-arm
-        // reports bytes that arrived in between at once).
-        if (!drain_pipe()) return;
-        return do_wait_read();
+        // Splice again even after a short splice, until EAGAIN. Going straight to waiting after
+        // a short one saves that failing splice (strace: 3 -> 2 splices per 16 KiB message) but
+        // measured 4-16% slower (16 KiB x 1 and x 10, 64 KiB x 1, alternated A/B): the rest of a
+        // message often arrives while the first part is echoed.
+        continue;
       }
       if (r == 0) return finish("closed by peer");  // the pipe is empty here: every byte was echoed
       if (errno == EINTR) continue;
