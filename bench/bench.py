@@ -810,7 +810,7 @@ def targets(cells, quick):
     c = find(cells, "ws idle", "10000")
     v = med(c, "netlab-ws", "kb_per_conn")
     add("ws 10,000 idle: <= 12 KB per connection", v, v is not None and v <= 12,
-        f"gorilla {med(c, 'gorilla', 'kb_per_conn')}, node {med(c, 'node-ws', 'kb_per_conn')}")
+        f"gorilla {fnum(med(c, 'gorilla', 'kb_per_conn'), 1)}, node {fnum(med(c, 'node-ws', 'kb_per_conn'), 1)}")
     for c in cells:
         if c["group"] == "tcp echo":
             r = rat(med(c, "netlab-tcp", "msgs_per_s"), med(c, "go-tcp", "msgs_per_s"))
@@ -921,7 +921,8 @@ def markdown(res):
     out.append("| target | value | met |\n|---|---:|---|")
     for t in res["targets"]:
         v = t["value"]
-        vs = "–" if v is None else f"{v:.2f}"
+        # Three decimals: a ratio of 1.248 must not read as the 1.25 it misses.
+        vs = "–" if v is None else f"{v:.3f}"
         met = "**yes**" if t["met"] else ("no" if v is not None else "not measured")
         det = f" ({t['detail']})" if t.get("detail") else ""
         out.append(f"| {t['target']}{det} | {vs} | {met} |")
