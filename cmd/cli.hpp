@@ -72,7 +72,7 @@ CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& tar
 
 /// The servers' default thread count: one per CPU core (1..256), as Go's GOMAXPROCS. Measured on
 /// 2 cores shared with the load generator, 2 threads beat 1 in every tcp/ws/udp echo cell (e.g.
-/// tcp 64 B x 10: 112k -> 177k msgs/s); see docs/benchmarks.md.
+/// tcp 64 B x 10: 111k -> 179k msgs/s); see docs/benchmarks.md.
 unsigned server_threads_default();
 
 /// --threads N for servers (1..256, default server_threads_default()), set up before parsing.

@@ -173,8 +173,8 @@ class TcpServeTest(NetlabTestCase):
 
     def test_echo_bulk_ping_pong_and_final_bytes(self):
         # Reads of 8 KiB and more switch a connection to splice(2): exercise that path with one
-        # message in flight at a time (each splice is short and empties the socket), sizes around
-        # the 64 KiB chunk, bytes that arrive with the peer's FIN, and load mode's byte-exact check.
+        # message in flight at a time, sizes around the 64 KiB splice chunk, bytes that arrive with
+        # the peer's FIN, and load mode's byte-exact check.
         srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
         with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
             def send_from_a_thread(data, then_shutdown=False):
