@@ -57,7 +57,7 @@ CLI::Validator whole(std::uint64_t min, std::uint64_t max, const char* desc) {
 }
 
 void add_load_flags(CLI::App* d, load_args& a) {
-  a.threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  a.threads = load_threads_default();
   d->add_option("--connections", a.connections, "load mode: concurrent connections (1-100000)")
       ->check(whole(1, 100000, "N 1-100000"))
       ->capture_default_str();
@@ -121,6 +121,8 @@ CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& tar
   o->check(byte_size)->type_name("SIZE")->default_str(std::to_string(target));
   return o;
 }
+
+unsigned load_threads_default() { return std::max(1u, std::min(2u, std::thread::hardware_concurrency())); }
 
 unsigned server_threads_default() {
   return std::max(1u, std::min(256u, std::thread::hardware_concurrency()));

@@ -75,6 +75,9 @@ CLI::Option* add_size(CLI::App* app, const std::string& name, std::uint64_t& tar
 /// tcp 64 B x 10: 111k -> 179k msgs/s); see docs/benchmarks.md.
 unsigned server_threads_default();
 
+/// Load mode's default worker threads (tcp dial, udp send, ws-echo dial): min(2, cores), at least 1.
+unsigned load_threads_default();
+
 /// --threads N for servers (1..256, default server_threads_default()), set up before parsing.
 CLI::Option* add_threads(CLI::App* app, unsigned& target);
 

@@ -1,10 +1,8 @@
 // `netlab udp serve` and `netlab udp send`: flags, validation, and the call into lib/netlab/udp.
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <limits>
-#include <thread>
 
 #include "cli.hpp"
 #include "netlab/core/text.hpp"
@@ -29,7 +27,7 @@ struct udp_send_args {
   std::uint64_t count = 1;
   std::uint64_t size = 64;
   unsigned retries = 0;
-  unsigned threads = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
+  unsigned threads = load_threads_default();
 };
 
 std::string read_all_stdin() {
