@@ -430,10 +430,13 @@ class TcpLoadTest(NetlabTestCase):
         self.assertIn(b"is it an echo server?", r.stderr)
 
     def test_load_interrupted_reports_and_exits_130(self):
-        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        # -v: the server logs each message, so the test interrupts only after echoes have flowed
+        # ("load running" alone raced the first exchange under ASan in CI: 0 messages reported).
+        srv = self.server("-v", "tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
         load = self.spawn([NETLAB, "--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "2",
                            "--duration", "30s"])
         wait_for(lambda: "load running" in load.stderr(), what="load to start")
+        wait_for(lambda: srv.stderr().count(" sent 64 B") >= 20, what="echoes to flow")
         self.assertEqual(load.terminate(signal.SIGINT), EXIT["interrupted"])
         rep = load.await_json("load")
         self.assertGreater(rep["messages"], 0)
