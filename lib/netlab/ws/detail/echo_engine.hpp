@@ -36,6 +36,7 @@ struct conn_state {
   std::uint64_t bytes_in = 0;
   bool pong_pending = false;
   bool stop_handled = false;
+  bool upgrade_accepted = false;  ///< validated: its 101 is written or on the way
   timer_ptr handshake_timer, ping_timer, idle_timer;
   std::string note;  ///< why the server ended it (idle, no pong, too slow), for the close log
   std::uint16_t sent_code = 0;  ///< the close code the server sent first, if it did
@@ -285,6 +286,7 @@ private:
     // A broadcast member from the moment its 101 is decided: a client that has read the 101 may
     // rightly expect every later message. What arrives before on_open waits in its inbox.
     if (opt_.broadcast) add_member(h);
+    st.upgrade_accepted = true;
     return true;
   }
 
@@ -515,9 +517,12 @@ private:
     if (!con) return;
     auto& st = state(con);
     if (stopping_ && !st.stop_handled) {
-      st.stop_handled = true;
-      std::error_code ec;
       auto s = con->get_state();
+      // A client may already hold its 101 while the response write has not completed here (the
+      // connection is still "connecting"): terminating it would look like a crash to the client
+      // (1006). on_open interrupts it again once open, and it is closed with 1001 like the others.
+      if (s == websocketpp::session::state::connecting && st.upgrade_accepted) return;
+      st.stop_handled = true;
       if (s == websocketpp::session::state::open) {
         close_by_server(con, st, websocketpp::close::status::going_away, "server shutting down");
       } else if (s == websocketpp::session::state::connecting) {
