@@ -1,4 +1,7 @@
 // Global flags and the shared CLI helpers, through the real command-line definition.
+#include <algorithm>
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include "cli.hpp"
@@ -49,4 +52,12 @@ TEST_CASE("shared option helpers validate and convert", "[cli]") {
   } catch (const CLI::ValidationError& e) {
     CHECK_THAT(e.what(), Catch::Contains("--listen") && Catch::Contains("'http'"));
   }
+}
+
+TEST_CASE("thread defaults follow the CPU count", "[cli]") {
+  // Servers: one event-loop thread per core (docs/*.md say so); load mode: at most 2 workers.
+  const unsigned cores = std::thread::hardware_concurrency();
+  CHECK(cli::server_threads_default() == std::max(1u, std::min(256u, cores)));
+  CHECK(cli::load_threads_default() == std::max(1u, std::min(2u, cores)));
+  CHECK(cli::server_threads_default() >= 1);
 }
