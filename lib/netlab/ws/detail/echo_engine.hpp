@@ -54,10 +54,25 @@ struct conn_state {
   void touch() { last_activity.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
 };
 
-using plain_state_server = websocketpp::server<with_state<plain_config, conn_state>>;
-using plain_deflate_state_server = websocketpp::server<with_state<deflate_config<plain_config>, conn_state>>;
-using tls_state_server = websocketpp::server<with_state<tls_config, conn_state>>;
-using tls_deflate_state_server = websocketpp::server<with_state<deflate_config<tls_config>, conn_state>>;
+// The four server configs, each with conn_state in its connections.
+using plain_state_config = with_state<plain_config, conn_state>;
+using plain_deflate_state_config = with_state<deflate_config<plain_config>, conn_state>;
+using tls_state_config = with_state<tls_config, conn_state>;
+using tls_deflate_state_config = with_state<deflate_config<tls_config>, conn_state>;
+
+}  // namespace netlab::ws::detail
+
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_state_config)
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_deflate_state_config)
+
+namespace netlab::ws::detail {
+
+using plain_state_server = websocketpp::server<plain_state_config>;
+using plain_deflate_state_server = websocketpp::server<plain_deflate_state_config>;
+using tls_state_server = websocketpp::server<tls_state_config>;
+using tls_deflate_state_server = websocketpp::server<tls_deflate_state_config>;
 
 using tls_context_ptr = std::shared_ptr<asio::ssl::context>;
 
@@ -483,8 +498,12 @@ private:
       if (core::log().should_log(spdlog::level::trace))
         core::log().trace("ws {} payload:\n{}", st.peer, core::hexdump(msg->get_payload().data(), n, 256));
     }
-    // Replies are compressed when the receiving connection negotiated permessage-deflate.
-    if (opt_.deflate) msg->set_compressed(true);
+    // Replies are compressed when the receiving connection negotiated permessage-deflate. Otherwise
+    // the received message goes back out as it is, framed once (for every broadcast member too).
+    if (opt_.deflate)
+      msg->set_compressed(true);
+    else
+      prepare_unmasked_frame(msg);
     if (!opt_.broadcast) return deliver(con, st, msg);  // already on this connection's strand
     auto targets = std::atomic_load(&members_snapshot_);
     if (!targets) return;
