@@ -44,11 +44,40 @@ void runtime::release() {
   });
 }
 
+void runtime::connection_opened() {
+  if (open_.fetch_add(1, std::memory_order_relaxed) + 1 == 2 && on_demand_) {
+    { std::lock_guard<std::mutex> lk(helpers_mu_); }  // a helper between its check and its wait sees it
+    helpers_cv_.notify_all();
+  }
+}
+
 void runtime::run() {
   std::vector<std::thread> pool;
   pool.reserve(threads_ - 1);
-  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
+  for (unsigned i = 1; i < threads_; ++i) {
+    if (!on_demand_) {
+      pool.emplace_back([this] { ioc_.run(); });
+      continue;
+    }
+    pool.emplace_back([this] {
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lk(helpers_mu_);
+          helpers_cv_.wait(lk, [this] { return finished_ || open_.load(std::memory_order_relaxed) >= 2; });
+          if (finished_) return;
+        }
+        // Back to the check above at least every 100 ms, so a helper leaves soon after the load does.
+        ioc_.run_for(std::chrono::milliseconds(100));
+        if (ioc_.stopped()) return;
+      }
+    });
+  }
   ioc_.run();
+  {
+    std::lock_guard<std::mutex> lk(helpers_mu_);
+    finished_ = true;
+  }
+  helpers_cv_.notify_all();
   for (auto& t : pool) t.join();
 }
 

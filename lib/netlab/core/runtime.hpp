@@ -4,7 +4,9 @@
 #include <asio/signal_set.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <vector>
 
 namespace netlab::core {
@@ -30,6 +32,14 @@ class runtime {
 
   /// Runs the io_context on threads() threads until it runs out of work or is stopped.
   void run();
+
+  /// Call before run(): the threads beyond the first then run the io_context only while at least
+  /// two connections are open (connection_opened/closed), and wait outside it otherwise.
+  void helpers_on_demand() { on_demand_ = true; }
+  /// A server connection opened (see helpers_on_demand()).
+  void connection_opened();
+  /// A server connection closed.
+  void connection_closed() { open_.fetch_sub(1, std::memory_order_relaxed); }
   /// Stops the io_context at once (all threads return from run(); pending handlers are dropped).
   void stop() { ioc_.stop(); }
   /// Stops waiting for signals, so run() returns as soon as the remaining work drains.
@@ -49,6 +59,11 @@ class runtime {
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> released_{false};
   std::atomic<int> signal_{0};
+  bool on_demand_ = false;
+  std::atomic<long> open_{0};
+  std::mutex helpers_mu_;
+  std::condition_variable helpers_cv_;
+  bool finished_ = false;  ///< (helpers_mu_) the first thread returned from run()
 };
 
 }  // namespace netlab::core

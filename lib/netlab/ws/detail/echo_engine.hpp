@@ -37,6 +37,7 @@ struct conn_state {
   bool pong_pending = false;
   bool stop_handled = false;
   bool upgrade_accepted = false;  ///< validated: its 101 is written or on the way
+  bool open_counted = false;      ///< counted in runtime::connection_opened()
   timer_ptr handshake_timer, ping_timer, idle_timer;
   std::string note;  ///< why the server ended it (idle, no pong, too slow), for the close log
   std::uint16_t sent_code = 0;  ///< the close code the server sent first, if it did
@@ -351,6 +352,8 @@ private:
     if (st.handshake_timer) st.handshake_timer->cancel();
     st.opened = clock::now();
     st.touch();
+    rt_.connection_opened();
+    st.open_counted = true;
     auto ext = con->get_response_header("Sec-WebSocket-Extensions");
     core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, con->get_resource(),
                      ext.empty() ? "" : " extensions ", ext);
@@ -368,6 +371,10 @@ private:
     auto& st = state(con);
     release_slot(st);
     cancel_timers(st);
+    if (st.open_counted) {
+      st.open_counted = false;
+      rt_.connection_closed();
+    }
     if (opt_.broadcast) remove_member(h);
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
@@ -643,6 +650,7 @@ core::outcome run_engine(const serve_options& opt, core::runtime& rt, core::repo
       rt.stop();  // a second signal: stop at once
     }
   });
+  rt.helpers_on_demand();
   rt.run();
   return core::outcome::success();
 }
