@@ -89,11 +89,6 @@ void prepare_unmasked_frame(const MessagePtr& msg) {
   msg->set_prepared(true);
 }
 
-/// Server connections do nothing for websocketpp off their strand (transport `enable_multithreading`:
-/// every handler, timer and send of a connection runs on its strand; netlab posts cross-connection
-/// work there through interrupt()), so its per-connection mutexes (state, write queue: 4-5 lock
-/// pairs per echoed message) guard nothing: websocketpp's `none` policy drops them. The endpoint's
-/// own lock guards connection creation, which runs on the accept strand only.
 /// XORs len bytes from `in` into `out` (which may be `in`) with a websocketpp "prepared" masking
 /// key (frame::prepare_masking_key: the 4-byte key repeated, rotated to the current offset), 8 bytes
 /// at a time; returns the key rotated past them, as frame::byte_mask_circ, which does it one byte
@@ -167,6 +162,11 @@ std::size_t consume_payload(std::uint8_t* buf, std::size_t len, bool masked, Met
 
 namespace netlab::ws::detail {
 
+/// Server connections do nothing for websocketpp off their strand (transport `enable_multithreading`:
+/// every handler, timer and send of a connection runs on its strand; netlab posts cross-connection
+/// work there through interrupt()), so its per-connection mutexes (state, write queue: 4-5 lock
+/// pairs per echoed message) guard nothing: websocketpp's `none` policy drops them. The endpoint's
+/// own lock guards connection creation, which runs on the accept strand only.
 /// Plain ws:// (server).
 struct plain_config : websocketpp::config::asio {
   using concurrency_type = websocketpp::concurrency::none;
@@ -259,7 +259,7 @@ using tls_deflate_client_config = deflate_config<tls_client_config>;
 }  // namespace netlab::ws::detail
 
 /// Client frames are masked by processor::hybi13::masked_copy, byte by byte; netlab's client configs
-/// use detail::xor_mask instead (same bytes; half a load client's CPU at 16 KiB messages).
+/// use detail::xor_mask instead (same bytes, 8 at a time).
 #define NETLAB_WSPP_FAST_MASK(CONFIG)                                                                      \
   template <>                                                                                              \
   inline void websocketpp::processor::hybi13<CONFIG>::masked_copy(std::string const& i, std::string& o,   \
