@@ -324,6 +324,49 @@ class Security(UdpFileBase):
             time.sleep(0.05)
         self.assertEqual(os.listdir(self.root), [])
 
+    def test_upload_with_gap_oversized_block_and_peer_error(self):
+        # The receiver takes payloads straight into its write buffer: blocks out of order, a block too
+        # large, a runt and an ERROR with a message must still be handled as before.
+        srv = self.serve("--allow-upload", "--timeout", "2s")
+        reply, addr, s = self.ask(srv.port, wrq("w.bin", blksize=512, windowsize=4))
+        self.assertEqual(parse_oack(reply), {"blksize": "512", "windowsize": "4"})
+        blocks = [b"a" * 512, b"b" * 512, b"c" * 512, b"d" * 100]
+        send = lambda n: s.sendto(b"\x00\x03" + struct.pack("!H", n) + blocks[n - 1], addr)
+        send(1)
+        send(3)                          # a gap: ACK 1 once
+        s.sendto(b"\x00\x03", addr)      # a runt: dropped
+        send(2)
+        send(3)
+        send(4)                          # short: the last block
+        acks = []
+        deadline = time.monotonic() + scaled(5)
+        while b"\x00\x04\x00\x04" not in acks and time.monotonic() < deadline:
+            acks.append(s.recv(100))
+        self.assertIn(b"\x00\x04\x00\x01", acks)
+        self.assertEqual(acks[-1], b"\x00\x04\x00\x04")
+        path = os.path.join(self.root, "w.bin")
+        deadline = time.monotonic() + scaled(5)
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.read(path), b"".join(blocks))
+
+        reply, addr, s = self.ask(srv.port, wrq("o.bin", blksize=512))
+        self.assertEqual(parse_oack(reply), {"blksize": "512"})
+        s.sendto(b"\x00\x03\x00\x01" + b"x" * 513, addr)
+        code, message = error_of(s.recv(1000))
+        self.assertEqual(code, 4)
+        self.assertIn("513 bytes exceeds the negotiated blksize 512", message)
+
+        reply, addr, s = self.ask(srv.port, wrq("e.bin", blksize=512))
+        s.sendto(b"\x00\x03\x00\x01" + b"x" * 512, addr)
+        self.assertEqual(s.recv(100), b"\x00\x04\x00\x01")
+        s.sendto(b"\x00\x05\x00\x00" + b"the client gave up on purpose\x00", addr)
+        deadline = time.monotonic() + scaled(5)
+        while "the peer sent ERROR 0 (the client gave up on purpose)" not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn("the peer sent ERROR 0 (the client gave up on purpose)", srv.stderr())
+        self.assertEqual(sorted(os.listdir(self.root)), ["w.bin"])
+
     def test_malformed_packets_and_server_keeps_serving(self):
         self.put("ok.txt", b"still here")
         srv = self.serve()

@@ -3,7 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+
+#include <unistd.h>
 
 #include "cli_fixture.hpp"
 #include "netlab/tftp/client.hpp"
@@ -206,6 +210,88 @@ TEST_CASE("sink writes a temporary and renames on commit; abandon removes it", "
     REQUIRE(s);
   }
   CHECK(fs::exists(o.temporary));
+}
+
+TEST_CASE("sink takes bytes received into its area without a copy, and writes after drain", "[tftp][files]") {
+  temp_dir d;
+  sink::options o;
+  o.target = d.path / "in-place.bin";
+  o.sha256 = true;
+  std::error_code ec;
+  auto s = sink::create(o, ec);
+  REQUIRE(s);
+  // Three slots of 1000 bytes as a receiver lays them out; slot 1 is a duplicate that is skipped, so
+  // slot 2 is not where the buffer ends and must be moved there.
+  constexpr std::size_t blk = 1000;
+  std::uint8_t* area = s->receive_area(3 * blk + 1);
+  std::memset(area, 'a', blk);
+  std::memset(area + blk, 'x', blk);
+  std::memset(area + 2 * blk, 'c', blk);
+  REQUIRE(s->write(area, blk, ec));
+  REQUIRE(s->write(area + 2 * blk, blk, ec));
+  // The next area starts where the delivered bytes end.
+  CHECK(s->receive_area(10) == area + 2 * blk);
+  std::string expect(blk, 'a');
+  expect += std::string(blk, 'c');
+  // A batch bigger than the buffer grows it, keeping what is not yet written.
+  std::uint8_t* big = s->receive_area(3u << 20);
+  std::memset(big, 'z', 3u << 20);
+  REQUIRE(s->write(big, 3u << 20, ec));
+  expect += std::string(3u << 20, 'z');
+  CHECK(fs::file_size(o.target) == 0);  // nothing written until drain: the ACK goes out first
+  REQUIRE(s->drain(ec));
+  CHECK(fs::file_size(o.target) == expect.size());
+  const std::string tail = "end";
+  REQUIRE(s->write(reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size(), ec));
+  REQUIRE(s->drain(ec));
+  CHECK(fs::file_size(o.target) == expect.size());  // under 1 MiB: drain keeps it
+  REQUIRE(s->commit(ec));
+  expect += tail;
+  CHECK(slurp(o.target) == expect);
+  CHECK(s->sha256() == sha256_hex(reinterpret_cast<const std::uint8_t*>(expect.data()), expect.size()));
+}
+
+TEST_CASE("sink decodes netascii received into its area", "[tftp][files]") {
+  temp_dir d;
+  sink::options o;
+  o.target = d.path / "text.txt";
+  o.netascii = true;
+  std::error_code ec;
+  auto s = sink::create(o, ec);
+  REQUIRE(s);
+  const std::string a = "one\r\ntwo\r", b("\nthree\r\0", 8);  // a CR LF split across the two blocks
+  std::uint8_t* area = s->receive_area(2 * 16 + 1);
+  std::memcpy(area, a.data(), a.size());
+  std::memcpy(area + 16, b.data(), b.size());
+  REQUIRE(s->write(area, a.size(), ec));
+  REQUIRE(s->write(area + 16, b.size(), ec));
+  REQUIRE(s->commit(ec));
+  CHECK(slurp(o.target) == "one\ntwo\nthree\r");
+}
+
+TEST_CASE("a mapped source is sent by the kernel; a file that shrinks fails the send, no SIGBUS", "[tftp][files]") {
+  temp_dir d;
+  std::string data(1 << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13);
+  auto p = d.write("m.bin", data);
+  std::error_code ec;
+  auto s = source::open(p, false, ec);
+  REQUIRE(s);
+  REQUIRE(s->mapped());
+  REQUIRE(s->ensure(0, data.size(), ec));
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  CHECK(::write(fds[1], s->at(4096 * 3 + 5), 100) == 100);
+  char got[100];
+  CHECK(::read(fds[0], got, sizeof got) == 100);
+  CHECK(std::string(got, sizeof got) == data.substr(4096 * 3 + 5, 100));
+  fs::resize_file(p, 4096);  // truncated while served
+  errno = 0;
+  CHECK(::write(fds[1], s->at(8192), 100) == -1);
+  CHECK(errno == EFAULT);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  CHECK_FALSE(source::open(d.write("e.bin", ""), false, ec)->mapped());  // nothing to map
 }
 
 TEST_CASE("netascii both ways, with CR split across blocks", "[tftp][files]") {

@@ -27,7 +27,8 @@ struct resolved_path {
 /// directory or device is an access violation. For a WRQ the file must not exist unless `overwrite`.
 resolved_path resolve(const std::filesystem::path& root, const std::string& name, bool write, bool overwrite);
 
-/// Bytes to send: a file read with pread in large blocks, or a buffer (netascii, converted).
+/// Bytes to send: a file mapped into memory (pread in large blocks where it cannot be mapped), or a
+/// buffer (netascii, converted).
 class source {
 public:
   /// Opens `path` for reading; netascii converts it to CR LF / CR NUL in memory.
@@ -42,12 +43,19 @@ public:
   /// Makes [lo, hi) readable through at() until the next ensure(); false on a read error.
   bool ensure(std::uint64_t lo, std::uint64_t hi, std::error_code& ec);
   /// Pointer to byte `offset` (inside the last ensure()'d range).
-  const std::uint8_t* at(std::uint64_t offset) const noexcept { return buf_.data() + (offset - base_); }
+  /// For a mapped file the pointer is for the kernel only (send it, never read it here): the file may
+  /// shrink under us, and a read past its end would raise SIGBUS where a send returns EFAULT.
+  const std::uint8_t* at(std::uint64_t offset) const noexcept {
+    return map_ ? map_ + offset : buf_.data() + (offset - base_);
+  }
+  /// True if at() points into a mapping of the file.
+  bool mapped() const noexcept { return map_ != nullptr; }
 
 private:
   source() = default;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  const std::uint8_t* map_ = nullptr;
   std::vector<std::uint8_t> buf_;
   std::uint64_t base_ = 0;
   std::uint64_t len_ = 0;
@@ -55,7 +63,7 @@ private:
 };
 
 /// Where received bytes go: a file written via `NAME.part`-style temporary and renamed on commit(),
-/// or standard output. Writes in 1 MiB blocks; optional netascii decoding and SHA-256.
+/// or standard output. Writes in blocks of 1 MiB or more; optional netascii decoding and SHA-256.
 class sink {
 public:
   struct options {
@@ -71,8 +79,16 @@ public:
   ~sink();
   sink(const sink&) = delete;
   sink& operator=(const sink&) = delete;
-  /// Appends bytes (in order).
+  /// Appends bytes (in order). They stay in the buffer (2 MiB, or what receive_area() made it) until
+  /// drain() or commit(), or until the buffer is full. Bytes at receive_area()'s pointer are taken
+  /// without a copy.
   bool write(const std::uint8_t* p, std::size_t n, std::error_code& ec);
+  /// Room for `n` bytes at the end of the buffer, valid until the next receive_area() call: a receiver
+  /// reads datagrams' payloads into it one after another, and write()s each in order from there.
+  std::uint8_t* receive_area(std::size_t n);
+  /// Writes the buffer to the file once it holds 1 MiB. A receiver calls it after its ACK is sent, so
+  /// the file write overlaps the sender's next window instead of delaying it.
+  bool drain(std::error_code& ec);
   /// Flushes, closes and renames the temporary to the target.
   bool commit(std::error_code& ec);
   /// Removes the temporary (unless keep_partial); called on any failure, and by the destructor.
@@ -87,13 +103,16 @@ public:
 private:
   sink() = default;
   bool flush(std::error_code& ec);
+  bool write_all(const std::uint8_t* p, std::size_t n, std::error_code& ec);
   bool put(const std::uint8_t* p, std::size_t n, std::error_code& ec);
   options o_;
   int fd_ = -1;
   bool stdout_ = false;
   bool done_ = false;
   bool cr_pending_ = false;
-  std::vector<std::uint8_t> buf_;
+  std::unique_ptr<std::uint8_t[]> buf_;
+  std::size_t used_ = 0;
+  std::size_t cap_ = 0;
   std::uint64_t written_ = 0;
   void* md_ = nullptr;  // EVP_MD_CTX*
   std::string digest_;

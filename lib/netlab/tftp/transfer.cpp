@@ -42,7 +42,8 @@ transfer::transfer(asio::ip::udp::socket sock, strand_type strand, setup s, tran
     slots_ = std::clamp(s_.settings.windowsize, 8u, max_batch);
     slot_ = s_.settings.blksize + data_header + 1;  // one spare byte detects an oversized block
   }
-  rx_.resize(slot_ * slots_);
+  // A receiver with a sink takes payloads into the sink's buffer: rx_ then holds only the headers.
+  rx_.resize(receiver_ && s_.dst ? data_header * slots_ : slot_ * slots_);
   headers_.resize(4 * (max_batch + 2));
   batch_.reserve(max_batch + 2);
   asio::error_code ec;
@@ -93,7 +94,7 @@ void transfer::queue(const std::uint8_t* head, std::size_t head_len, const std::
       log.debug("{}: simulated loss of {}", s_.label, describe_out(head, head_len, body_len));
     return;
   }
-  if (verdict == fault_injector::verdict::delay) {
+  if (verdict == fault_injector::verdict::delay) {  // (--simulate-reorder only: reads a mapped body here)
     if (!held_.empty()) release_.push_back(std::move(held_));  // one held at a time: the older goes now
     held_.clear();
     held_.assign(head, head + head_len);
@@ -146,6 +147,11 @@ void transfer::flush() {
     if (ec == std::errc::connection_refused)
       return finish(core::outcome::fail(exit_code::network, s_.label + ": the peer went away (ICMP port unreachable)",
                                         "the other side stopped or was killed"));
+    if (ec == std::errc::bad_address && s_.src && s_.src->mapped()) {  // sent from a mapping past the file's end
+      send_error(error_code::not_defined, "read error on the server");
+      return finish(core::outcome::fail(exit_code::local_io, s_.label + ": the file shrank while it was being sent",
+                                        "do not truncate or replace files in place while they are served"));
+    }
     return finish(core::outcome::fail(ec, s_.label + ": send", core::hint_for(ec)));
   }
   batch_.clear();
@@ -195,13 +201,7 @@ void transfer::execute(std::vector<action>& acts, const std::uint8_t* payload) {
       }
       case action::kind::deliver: {
         std::error_code ec;
-        if (!s_.dst->write(payload, a.size, ec)) {
-          batch_.clear();
-          headers_used_ = 0;
-          send_error(error_code::disk_full, "write error: " + ec.message());
-          return finish(core::outcome::fail(exit_code::local_io, s_.label + ": write: " + ec.message(),
-                                            "check free space and permissions"));
-        }
+        if (!s_.dst->write(payload, a.size, ec)) return fail_write(ec);
         stats_.bytes += a.size;
         break;
       }
@@ -256,13 +256,25 @@ void transfer::wait_readable() {
 
 void transfer::on_readable() {
   mmsghdr msgs[max_batch];
-  iovec iov[max_batch];
+  iovec iov[2 * max_batch];
+  const bool in_place = receiver_ && s_.dst;
+  const std::size_t blk = s_.settings.blksize;
   for (unsigned round = 0; round < max_drain_rounds && !closed_; ++round) {
+    // A receiver reads each DATA payload straight into the sink's buffer, slot i at i * blksize, so
+    // the in-order blocks of a batch lie end to end where the file write takes them (no copy). Each
+    // slot has one spare byte (overlapping the next slot) so an oversized block is seen.
+    std::uint8_t* area = in_place ? s_.dst->receive_area(slots_ * blk + 1) : nullptr;
     for (unsigned i = 0; i < slots_; ++i) {
-      iov[i] = {rx_.data() + i * slot_, slot_};
       std::memset(&msgs[i], 0, sizeof(mmsghdr));
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+      if (in_place) {
+        iov[2 * i] = {rx_.data() + i * data_header, data_header};
+        iov[2 * i + 1] = {area + i * blk, blk + 1};
+        msgs[i].msg_hdr.msg_iovlen = 2;
+      } else {
+        iov[2 * i] = {rx_.data() + i * slot_, slot_};
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      msgs[i].msg_hdr.msg_iov = &iov[2 * i];
     }
     const int r = ::recvmmsg(sock_.native_handle(), msgs, slots_, MSG_DONTWAIT, nullptr);
     if (r < 0) {
@@ -278,10 +290,30 @@ void transfer::on_readable() {
     }
     for (int i = 0; i < r && !closed_; ++i) {
       ++stats_.packets_in;
-      handle(rx_.data() + static_cast<std::size_t>(i) * slot_, msgs[i].msg_len);
+      const std::size_t n = msgs[i].msg_len;
+      if (!in_place) {
+        handle(rx_.data() + static_cast<std::size_t>(i) * slot_, n);
+        continue;
+      }
+      const std::uint8_t* head = rx_.data() + static_cast<std::size_t>(i) * data_header;
+      const std::uint8_t* body = area + static_cast<std::size_t>(i) * blk;
+      if (n >= data_header && head[0] == 0 && head[1] == static_cast<std::uint8_t>(opcode::data)) {
+        on_data(static_cast<std::uint16_t>((head[2] << 8) | head[3]), body, n - data_header);
+      } else {  // anything else (ERROR, a stray packet) is small: parse it from a contiguous copy
+        std::uint8_t whole[control_slot];
+        const std::size_t k = std::min(n, sizeof whole);
+        std::memcpy(whole, head, std::min(k, data_header));
+        if (k > data_header) std::memcpy(whole + data_header, body, k - data_header);
+        handle(whole, k);
+      }
     }
     if (closed_) return;
     flush();
+    if (closed_) return;
+    if (s_.dst && !finished_) {
+      std::error_code ec;
+      if (!s_.dst->drain(ec)) return fail_write(ec);
+    }
     if (static_cast<unsigned>(r) < slots_) break;
   }
   after_io();
@@ -291,6 +323,10 @@ void transfer::after_io() {
   if (closed_) return;
   flush();
   if (closed_) return;
+  if (s_.dst && !finished_) {
+    std::error_code ec;
+    if (!s_.dst->drain(ec)) return fail_write(ec);
+  }
   if (finished_ && s_.dally.count() == 0) return finish(core::outcome::success());
   wait_readable();
 }
@@ -298,7 +334,8 @@ void transfer::after_io() {
 void transfer::handle(const std::uint8_t* p, std::size_t n) {
   auto& log = core::log();
   auto pk = parse(p, n);
-  if (log.should_log(spdlog::level::trace)) log.trace("{}: recv {}", s_.label, describe(pk));
+  if (log.should_log(spdlog::level::trace) && !std::holds_alternative<data>(pk))  // on_data() traces DATA
+    log.trace("{}: recv {}", s_.label, describe(pk));
   if (auto* e = std::get_if<error>(&pk)) {
     batch_.clear();
     headers_used_ = 0;
@@ -325,21 +362,25 @@ void transfer::handle(const std::uint8_t* p, std::size_t n) {
     stats_.retransmissions += sender_->retransmissions() - before;
     return execute(acts_, nullptr);
   }
-  auto* d = std::get_if<data>(&pk);
-  if (!d) return;
-  if (d->size > s_.settings.blksize) {
+  if (auto* d = std::get_if<data>(&pk)) on_data(d->block, d->payload, d->size);
+}
+
+void transfer::on_data(std::uint16_t block, const std::uint8_t* payload, std::size_t size) {
+  if (size > s_.settings.blksize) {
     batch_.clear();
     headers_used_ = 0;
-    const std::string why = "DATA block of " + std::to_string(d->size) + " bytes exceeds the negotiated blksize " +
+    const std::string why = "DATA block of " + std::to_string(size) + " bytes exceeds the negotiated blksize " +
                             std::to_string(s_.settings.blksize);
     send_error(error_code::illegal_operation, why);
     return finish(core::outcome::fail(exit_code::protocol, s_.label + ": " + why, "the peer breaks RFC 2348"));
   }
+  auto& log = core::log();
+  if (log.should_log(spdlog::level::trace)) log.trace("{}: recv DATA block {} ({} bytes)", s_.label, block, size);
   started_ = true;
   const auto before = receiver_->retransmissions();
-  receiver_->on_data(d->block, d->size, acts_);
+  receiver_->on_data(block, size, acts_);
   stats_.retransmissions += receiver_->retransmissions() - before;
-  execute(acts_, d->payload);
+  execute(acts_, payload);
   if (finished_ && !closed_ && s_.dally.count() > 0 && !timer_armed_) {
     // Report success now; keep the socket a little longer to re-ACK a repeated last block.
     stats_.finished = clock::now();
@@ -396,6 +437,14 @@ void transfer::on_deadline() {
     execute(acts_, nullptr);
   }
   after_io();
+}
+
+void transfer::fail_write(const std::error_code& ec) {
+  batch_.clear();
+  headers_used_ = 0;
+  send_error(error_code::disk_full, "write error: " + ec.message());
+  finish(core::outcome::fail(exit_code::local_io, s_.label + ": write: " + ec.message(),
+                             "check free space and permissions"));
 }
 
 void transfer::send_error(error_code code, const std::string& message) {

@@ -88,10 +88,12 @@ private:
   void wait_readable();
   void on_readable();
   void handle(const std::uint8_t* p, std::size_t n);
+  void on_data(std::uint16_t block, const std::uint8_t* payload, std::size_t size);
   void arm(std::chrono::milliseconds t);
   void wait_timer();
   void on_deadline();
   void send_error(error_code code, const std::string& message);
+  void fail_write(const std::error_code& ec);
   void finish(core::outcome o);
   void trace_out(const std::uint8_t* head, std::size_t head_len, std::size_t body_len);
 
