@@ -144,7 +144,7 @@ void register_fetch(CLI::App* g, action& chosen) {
       "Writes to OUT.part and renames it to OUT when complete; on any failure the partial file is removed\n"
       "(--keep-partial keeps OUT.part) and the exit code says why: 4 timeout, 5 server ERROR, 6 local file.\n"
       "Defaults are for speed on a LAN: --blksize auto = the path MTU less the headers (1468 on Ethernet,\n"
-      "65464 on loopback), --windowsize auto = up to 16 blocks that fit the socket's receive buffer,\n"
+      "65464 on loopback), --windowsize auto = up to 64 blocks that fit the socket's receive buffer,\n"
       "tsize for the progress bar, and a 20ms retransmission timeout (sent as 'utimeout'; raise it on slow links).\n"
       "--blksize 512 --windowsize 1 gives plain RFC 1350 behaviour; a server that ignores options gets it too.\n"
       "Examples:\n"

@@ -145,6 +145,7 @@ TEST_CASE("auto block and window sizes", "[tftp]") {
   CHECK(blksize_for_mtu(100, false) == 512);
   CHECK(windowsize_for_buffer(425984, 65464, 16) == 1);
   CHECK(windowsize_for_buffer(16 << 20, 65464, 16) == 16);
+  CHECK(windowsize_for_buffer(2 * 8510464, 65464, auto_windowsize_cap) == 64);  // what the 8.1 MiB asked for buys
   CHECK(windowsize_for_buffer(425984, 1468, 16) == 16);
   CHECK(windowsize_for_buffer(0, 1468, 16) == 1);
 }
@@ -271,20 +272,29 @@ TEST_CASE("sink decodes netascii received into its area", "[tftp][files]") {
 
 TEST_CASE("a mapped source is sent by the kernel; a file that shrinks fails the send, no SIGBUS", "[tftp][files]") {
   temp_dir d;
-  std::string data(1 << 20, '\0');
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13);
+  std::string data(20 << 20, '\0');  // larger than the part mapped at a time
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 13) ^ (i >> 20));
   auto p = d.write("m.bin", data);
   std::error_code ec;
   auto s = source::open(p, false, ec);
   REQUIRE(s);
   REQUIRE(s->mapped());
-  REQUIRE(s->ensure(0, data.size(), ec));
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
-  CHECK(::write(fds[1], s->at(4096 * 3 + 5), 100) == 100);
-  char got[100];
-  CHECK(::read(fds[0], got, sizeof got) == 100);
-  CHECK(std::string(got, sizeof got) == data.substr(4096 * 3 + 5, 100));
+  const auto sent_by_kernel = [&](std::uint64_t at, std::size_t n) {
+    REQUIRE(::write(fds[1], s->at(at), n) == static_cast<ssize_t>(n));
+    std::string got(n, '\0');
+    REQUIRE(::read(fds[0], got.data(), n) == static_cast<ssize_t>(n));
+    return got;
+  };
+  // Windows forward, across the mapped part's end, to the file's end, and back (a resent window).
+  for (std::uint64_t lo : {std::uint64_t{4096 * 3 + 5}, std::uint64_t{(8 << 20) - 100}, std::uint64_t{(17 << 20) + 3},
+                           std::uint64_t{data.size() - 1000}, std::uint64_t{4096 * 3 + 5}}) {
+    REQUIRE(s->ensure(lo, lo + 1000, ec));
+    CHECK(sent_by_kernel(lo, 1000) == data.substr(lo, 1000));
+  }
+  REQUIRE(s->ensure(0, 16 << 20, ec));  // a window larger than the part usually mapped
+  CHECK(sent_by_kernel((16 << 20) - 10, 10) == data.substr((16 << 20) - 10, 10));
   fs::resize_file(p, 4096);  // truncated while served
   errno = 0;
   CHECK(::write(fds[1], s->at(8192), 100) == -1);

@@ -25,7 +25,9 @@ using asio::ip::udp;
 namespace fs = std::filesystem;
 using clock = std::chrono::steady_clock;
 
-constexpr int receive_buffer = 8 << 20;
+// Room for two full windows of the largest blocks (~8.1 MiB): windowsize_for_buffer keeps a window
+// within half the buffer.
+constexpr int receive_buffer = 2 * auto_windowsize_cap * static_cast<int>(max_blksize + 1024);
 
 // Asks for a large receive buffer: SO_RCVBUFFORCE when privileged, else up to net.core.rmem_max.
 // Returns what the kernel granted (Linux reports twice the payload it accounts).
@@ -133,7 +135,7 @@ public:
       const int mtu = path_mtu(server_);
       wish_.blksize = mtu > 0 ? blksize_for_mtu(mtu, server_.address().is_v6()) : 1428;
     }
-    if (wish_.windowsize == 0) wish_.windowsize = windowsize_for_buffer(rcvbuf_, wish_.blksize, 16);
+    if (wish_.windowsize == 0) wish_.windowsize = windowsize_for_buffer(rcvbuf_, wish_.blksize, auto_windowsize_cap);
     return core::outcome::success();
   }
 

@@ -39,6 +39,11 @@ core::outcome fetch(const fetch_options& opt, core::runtime& rt, core::reporter&
 /// to [512, 65464].
 std::size_t blksize_for_mtu(int mtu, bool ipv6) noexcept;
 
+/// The largest window `--windowsize auto` asks for (the server's default --max-windowsize). On
+/// loopback, 256 MiB at blksize 65464 (2026-12-02, alternated medians): window 16 1,341 MB/s,
+/// 32 1,828, 64 2,040; at 5% loss 251 / 321 / 472 MB/s.
+constexpr unsigned auto_windowsize_cap = 64;
+
 /// The window that fits `rcvbuf` bytes of receive buffer at `blksize` (kernel overhead included),
 /// clamped to [1, cap].
 unsigned windowsize_for_buffer(int rcvbuf, std::size_t blksize, unsigned cap) noexcept;

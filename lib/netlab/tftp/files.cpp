@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t read_block = 4 << 20;   // bytes per pread (covers several windows)
+constexpr std::size_t map_chunk = 8 << 20;    // bytes of a file mapped at a time (two windows of 64 blocks)
 constexpr std::size_t write_block = 1 << 20;  // bytes per write
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
@@ -101,16 +102,12 @@ std::unique_ptr<source> source::open(const fs::path& path, bool netascii, std::e
   if (!netascii) {
     s->fd_ = fd;
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    // Payloads go to the socket straight from the page cache: sendmmsg copies from the mapping, so
-    // each byte is copied once on this side instead of twice (pread, then send). Only the kernel
-    // reads the mapping: if the file shrinks meanwhile, the send fails with EFAULT (no SIGBUS).
-    if (s->size_ > 0 && s->size_ <= SIZE_MAX) {
-      void* m = ::mmap(nullptr, static_cast<std::size_t>(s->size_), PROT_READ, MAP_SHARED, fd, 0);
-      if (m != MAP_FAILED) {
-        ::madvise(m, static_cast<std::size_t>(s->size_), MADV_SEQUENTIAL);
-        s->map_ = static_cast<const std::uint8_t*>(m);
-      }
-    }
+    // Payloads go to the socket straight from the page cache: sendmmsg copies from a mapping of the
+    // file, so each byte is copied once on this side instead of twice (pread, then send). Only the
+    // kernel reads the mapping: if the file shrinks meanwhile, the send fails with EFAULT (no SIGBUS).
+    // Where the file cannot be mapped, pread fills a buffer instead.
+    std::error_code map_ec;
+    s->mapped_ = s->size_ > 0 && s->map(0, std::min<std::uint64_t>(s->size_, map_chunk), map_ec);
     return s;
   }
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(s->size_));
@@ -135,17 +132,19 @@ std::unique_ptr<source> source::from_bytes(std::vector<std::uint8_t> bytes) {
   s->len_ = bytes.size();
   s->buf_ = std::move(bytes);
   s->memory_ = true;
+  s->view_ = s->buf_.data();
   return s;
 }
 
 source::~source() {
-  if (map_) ::munmap(const_cast<std::uint8_t*>(map_), static_cast<std::size_t>(size_));
+  if (mapped_ && view_) ::munmap(const_cast<std::uint8_t*>(view_), static_cast<std::size_t>(len_));
   if (fd_ >= 0) ::close(fd_);
 }
 
 bool source::ensure(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
   hi = std::min(hi, size_);
-  if (memory_ || map_ || (lo >= base_ && hi <= base_ + len_)) return true;
+  if (memory_ || (lo >= base_ && hi <= base_ + len_)) return true;
+  if (mapped_) return map(lo, hi, ec);
   const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::uint64_t>(read_block, hi - lo), size_ - lo));
   if (buf_.size() < want) buf_.resize(want);
   std::size_t got = 0;
@@ -166,6 +165,28 @@ bool source::ensure(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
   }
   base_ = lo;
   len_ = got;
+  view_ = buf_.data();
+  return true;
+}
+
+bool source::map(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
+  // A window of the file from the page below lo: map_chunk bytes, or more for a larger window. Only
+  // the window is mapped so the pages of a large file do not all count in this process's RSS.
+  static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = lo / page * page;
+  const auto len = static_cast<std::size_t>(std::min(std::max<std::uint64_t>(map_chunk, hi - start), size_ - start));
+  if (view_) ::munmap(const_cast<std::uint8_t*>(view_), static_cast<std::size_t>(len_));
+  view_ = nullptr;
+  len_ = 0;
+  void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(start));
+  if (m == MAP_FAILED) {
+    ec = last_error();
+    return false;
+  }
+  ::madvise(m, len, MADV_WILLNEED);  // start reading ahead now, not at the first send's page fault
+  view_ = static_cast<const std::uint8_t*>(m);
+  base_ = start;
+  len_ = len;
   return true;
 }
 

@@ -46,20 +46,22 @@ public:
   /// For a mapped file the pointer is for the kernel only (send it, never read it here): the file may
   /// shrink under us, and a read past its end would raise SIGBUS where a send returns EFAULT.
   const std::uint8_t* at(std::uint64_t offset) const noexcept {
-    return map_ ? map_ + offset : buf_.data() + (offset - base_);
+    return view_ + (offset - base_);
   }
   /// True if at() points into a mapping of the file.
-  bool mapped() const noexcept { return map_ != nullptr; }
+  bool mapped() const noexcept { return mapped_; }
 
 private:
   source() = default;
   int fd_ = -1;
   std::uint64_t size_ = 0;
-  const std::uint8_t* map_ = nullptr;
+  bool map(std::uint64_t lo, std::uint64_t hi, std::error_code& ec);
   std::vector<std::uint8_t> buf_;
+  const std::uint8_t* view_ = nullptr;  // byte base_ of the file: in buf_, or a mapping
   std::uint64_t base_ = 0;
   std::uint64_t len_ = 0;
   bool memory_ = false;
+  bool mapped_ = false;
 };
 
 /// Where received bytes go: a file written via `NAME.part`-style temporary and renamed on commit(),
