@@ -202,6 +202,22 @@ class TcpServeTest(NetlabTestCase):
         self.assertEqual((rep["messages"], rep["errors"], rep["connect_errors"]), (400, 0, 0))
         self.assertEqual(srv.terminate(), 0)
 
+    def test_echo_messages_around_the_read_head_and_bytes_with_the_fin(self):
+        # A connection reads into a 512-byte head first and the rest at once (under 8 KiB: no splice).
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
+            for size in (1, 511, 512, 513, 1024, 4000, 8191, 64):
+                data = os.urandom(size)
+                s.sendall(data)
+                self.assertEqual(recv_exactly(s, size), data, "%d B" % size)
+        for size in (100, 512, 3000):  # bytes and FIN together: all echoed, then EOF
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
+                data = os.urandom(size)
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(s), data, "%d B then FIN" % size)
+        self.assertEqual(srv.terminate(), 0)
+
     def test_discard(self):
         srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "discard")
         self.assertEqual(exchange(srv.port, os.urandom(1_000_000)), b"")

@@ -1,6 +1,9 @@
 #include "netlab/tcp/server.hpp"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -64,8 +67,8 @@ constexpr std::size_t splice_threshold = 8 * 1024;
 constexpr std::size_t splice_chunk = 64 * 1024;  // the default pipe capacity
 constexpr int splice_rounds = 16;                // per readiness, so one client cannot starve the rest
 
-// One read buffer per io thread, reused by every connection that thread serves: a connection
-// holds no read buffer while it waits, so thousands of idle clients cost little memory.
+// One read buffer per io thread for what does not fit in a connection's 512-byte head: a waiting
+// connection holds no large buffer, so thousands of idle clients cost little memory.
 std::vector<char>& scratch(std::size_t size) {
   thread_local std::vector<char> buf;
   if (buf.size() < size) buf.resize(size);
@@ -144,32 +147,55 @@ class session : public std::enable_shared_from_this<session> {
   tcp::socket::executor_type executor() { return sock_.get_executor(); }
 
  private:
-  // Wait for readability without a buffer, then read into the thread's scratch buffer.
+  // Reads into the connection's small head_ buffer; what does not fit there is read at once into
+  // the thread's scratch buffer. An async read (unlike async_wait, which re-arms epoll with
+  // EPOLL_CTL_MOD on every call) stays registered with the reactor: a message costs a speculative
+  // recv that finds nothing, the recv on readiness and the send.
   void do_wait_read() {
-    sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
+    if (pipe_[0] >= 0) {  // bulk: wait, then splice socket -> pipe -> socket
+      sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
+      return;
+    }
+    sock_.async_read_some(asio::buffer(head_.data(), std::min(head_.size(), read_cap())),
+                          [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_head(ec, n); });
   }
+
+  std::size_t read_cap() const { return opt_.mode == serve_mode::ack ? opt_.max_message : stream_chunk; }
 
   void on_readable(std::error_code ec) {
     if (closed_) return;
     if (ec) return finish(describe(ec));
-    if (pipe_[0] >= 0) return splice_readable();
-    const std::size_t cap = opt_.mode == serve_mode::ack ? opt_.max_message : stream_chunk;
-    auto& buf = scratch(cap);
-    const std::size_t n = sock_.read_some(asio::buffer(buf.data(), cap), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return do_wait_read();
+    splice_readable();
+  }
+
+  void on_head(std::error_code ec, std::size_t n) {
+    if (closed_) return;
     if (ec == asio::error::eof) {
       peer_eof_ = true;  // RFC 862: the echo of everything read so far is still owed
       if (!writing_) finish("closed by peer");
       return;
     }
     if (ec) return finish(describe(ec));
+    const std::size_t cap = read_cap();
+    if (n < head_.size() || n >= cap) return consume(head_.data(), n);
+    // The head is full: more may be waiting. Read the rest of what is there, up to the cap.
+    auto& buf = scratch(cap);
+    std::memcpy(buf.data(), head_.data(), n);
+    const std::size_t more = sock_.read_some(asio::buffer(buf.data() + n, cap - n), ec);
+    if (ec == asio::error::eof) peer_eof_ = true;  // after echoing what came before it
+    else if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return finish(describe(ec));
+    consume(buf.data(), n + more);
+  }
+
+  void consume(const char* data, std::size_t n) {
     in_ += n;
     last_ = steady::now();
     auto& log = core::log();
-    if (log.should_log(spdlog::level::debug)) log.debug("{} sent {} B: {}", peer_, n, preview(buf.data(), n));
-    if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer_, core::hexdump(buf.data(), n));
-    handle(buf.data(), n);
-    if (closed_ || writing_) return;  // on_written resumes reading: backpressure
+    if (log.should_log(spdlog::level::debug)) log.debug("{} sent {} B: {}", peer_, n, preview(data, n));
+    if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer_, core::hexdump(data, n));
+    handle(data, n);
+    if (closed_ || writing_) return;  // on_written resumes reading (or closes after a peer's EOF): backpressure
+    if (peer_eof_) return finish("closed by peer");
     if (opt_.mode == serve_mode::echo && n >= splice_threshold && !log.should_log(spdlog::level::debug)) open_pipe();
     if (once_done_) return finish("closed after the reply (--once)");
     do_wait_read();
@@ -323,6 +349,7 @@ class session : public std::enable_shared_from_this<session> {
   asio::steady_timer idle_;
   std::string peer_;
   std::string pending_;
+  std::array<char, 512> head_;  // a message's first bytes (a 64 B echo never leaves it)
   int pipe_[2] = {-1, -1};     // echo mode, bulk: socket -> pipe -> socket (splice)
   std::size_t in_pipe_ = 0;    // bytes read into the pipe and not yet written back
   steady::time_point opened_;
