@@ -582,6 +582,8 @@ class Bench:
                         s.sample_rss(0.25)
                         if os.path.exists(out):
                             os.unlink(out)
+                        # No writeback or discard of an earlier run's output lands in this one.
+                        os.sync()
                         c0 = s.cpu()
                         t0 = time.monotonic()
                         with open(os.path.join(self.logdir, "clients.log"), "ab") as log:

@@ -39,7 +39,10 @@ transfer::transfer(asio::ip::udp::socket sock, strand_type strand, setup s, tran
     slot_ = control_slot;
   } else {
     receiver_.emplace(s_.settings);
-    slots_ = std::clamp(s_.settings.windowsize, 8u, max_batch);
+    // Up to a window per recvmmsg, but about 1 MiB at most: the receive area is then written to the
+    // file and reused while it is still in the CPU's cache.
+    const auto per_mib = static_cast<unsigned>(std::max<std::size_t>(1, (1u << 20) / s_.settings.blksize));
+    slots_ = std::clamp(std::min(s_.settings.windowsize, per_mib), 8u, max_batch);
     slot_ = s_.settings.blksize + data_header + 1;  // one spare byte detects an oversized block
   }
   // A receiver with a sink takes payloads into the sink's buffer: rx_ then holds only the headers.
