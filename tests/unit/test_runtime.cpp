@@ -1,9 +1,12 @@
 // core::runtime's helper threads on demand: with fewer than two connections open, only one thread
-// runs handlers; from two on, a second thread runs them too; it leaves again when they close.
+// runs handlers; from two on, a second thread runs them too; it leaves again when they close. And
+// its io_context per thread mode.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -84,4 +87,50 @@ TEST_CASE("runtime: without helpers_on_demand every thread runs handlers", "[cor
   probe(rt, 5s, overlapped, [&] { rt.release(); });
   rt.run();
   CHECK(overlapped == std::vector<bool>{true});
+}
+
+TEST_CASE("runtime: one io_context per thread, handed out in turn, each run by one thread", "[core][runtime]") {
+  runtime rt(3);
+  rt.context_per_thread();
+  REQUIRE(rt.contexts_per_thread());
+  std::vector<asio::io_context*> ctx;
+  for (int i = 0; i < 6; ++i) ctx.push_back(&rt.connection_context());
+  CHECK(ctx[0] == &rt.ioc());  // the first thread's
+  CHECK(ctx[1] != ctx[0]);
+  CHECK(ctx[2] != ctx[0]);
+  CHECK(ctx[2] != ctx[1]);
+  CHECK(ctx[3] == ctx[0]);  // round robin
+  CHECK(ctx[4] == ctx[1]);
+  // 200 handlers per context: each context's all run on one thread, the three on three threads.
+  std::mutex mu;
+  std::vector<std::vector<std::thread::id>> seen(3);
+  std::atomic<int> left{600};
+  for (int round = 0; round < 200; ++round)
+    for (int c = 0; c < 3; ++c)
+      asio::post(*ctx[c], [&, c] {
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          seen[c].push_back(std::this_thread::get_id());
+        }
+        std::this_thread::sleep_for(50us);
+        if (--left == 0) rt.stop();
+      });
+  rt.run();  // returns once stop() ends every thread's run
+  std::vector<std::thread::id> owners;
+  for (auto& s : seen) {
+    REQUIRE(s.size() == 200);
+    CHECK(std::all_of(s.begin(), s.end(), [&](auto id) { return id == s.front(); }));
+    owners.push_back(s.front());
+  }
+  CHECK(owners[0] != owners[1]);
+  CHECK(owners[1] != owners[2]);
+  CHECK(owners[0] != owners[2]);
+}
+
+TEST_CASE("runtime: with one thread, context_per_thread hands out ioc()", "[core][runtime]") {
+  runtime rt(1);
+  rt.context_per_thread();
+  CHECK_FALSE(rt.contexts_per_thread());
+  CHECK(&rt.connection_context() == &rt.ioc());
+  CHECK(&rt.connection_context() == &rt.ioc());
 }

@@ -1,6 +1,7 @@
 #include "netlab/core/runtime.hpp"
 
 #include <asio/bind_executor.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <csignal>
 #include <thread>
@@ -51,9 +52,35 @@ void runtime::connection_opened() {
   }
 }
 
+void runtime::context_per_thread() {
+  for (unsigned i = 1; i < threads_; ++i) extra_.push_back(std::make_unique<asio::io_context>(1));
+}
+
+asio::io_context& runtime::connection_context() {
+  if (extra_.empty()) return ioc_;
+  const unsigned i = next_.fetch_add(1, std::memory_order_relaxed) % threads_;
+  return i == 0 ? ioc_ : *extra_[i - 1];
+}
+
+void runtime::stop() {
+  ioc_.stop();
+  for (auto& c : extra_) c->stop();
+}
+
 void runtime::run() {
   std::vector<std::thread> pool;
   pool.reserve(threads_ - 1);
+  if (!extra_.empty()) {
+    for (auto& c : extra_)
+      pool.emplace_back([ctx = c.get()] {
+        auto guard = asio::make_work_guard(*ctx);  // idle until a connection arrives, until stop()
+        ctx->run();
+      });
+    ioc_.run();
+    for (auto& c : extra_) c->stop();  // the process's run ends with the first thread's
+    for (auto& t : pool) t.join();
+    return;
+  }
   for (unsigned i = 1; i < threads_; ++i) {
     if (!on_demand_) {
       pool.emplace_back([this] { ioc_.run(); });

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -38,12 +39,22 @@ class runtime {
   /// connection's strand would hand its work from one thread to another on every message (ws-echo
   /// serve measured 2x fewer msgs/s at 64 B x 1 connection with an always-running second thread).
   void helpers_on_demand() { on_demand_ = true; }
+  /// Call before run(): each thread runs an io_context of its own (the first runs ioc()), and
+  /// connection_context() hands them out in turn, so a connection's handlers always run on one
+  /// thread with no strand and no scheduler queue shared between threads. tcp serve measured it
+  /// at 64 B x 1000 connections (see docs/benchmarks.md).
+  void context_per_thread();
+  /// Where a new connection should live: the next thread's io_context in turn after
+  /// context_per_thread(), otherwise ioc().
+  asio::io_context& connection_context();
+  /// True after context_per_thread() with more than one thread.
+  bool contexts_per_thread() const noexcept { return !extra_.empty(); }
   /// A server connection opened (see helpers_on_demand()).
   void connection_opened();
   /// A server connection closed.
   void connection_closed() { open_.fetch_sub(1, std::memory_order_relaxed); }
   /// Stops the io_context at once (all threads return from run(); pending handlers are dropped).
-  void stop() { ioc_.stop(); }
+  void stop();
   /// Stops waiting for signals, so run() returns as soon as the remaining work drains.
   /// Servers call it after a graceful stop, clients when their exchange completes.
   void release();
@@ -62,6 +73,8 @@ class runtime {
   std::atomic<bool> released_{false};
   std::atomic<int> signal_{0};
   bool on_demand_ = false;
+  std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
+  std::atomic<unsigned> next_{0};
   std::atomic<long> open_{0};
   std::mutex helpers_mu_;
   std::condition_variable helpers_cv_;

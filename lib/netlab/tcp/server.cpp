@@ -112,7 +112,7 @@ class server : public std::enable_shared_from_this<server> {
   std::unordered_map<session*, std::weak_ptr<session>> sessions_;
 };
 
-/// One client connection; its handlers run on its own strand.
+/// One client connection; its handlers run on one thread (its io_context is served by one thread).
 class session : public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<server> srv, tcp::socket sock, std::string peer)
@@ -143,7 +143,7 @@ class session : public std::enable_shared_from_this<session> {
   /// Grace period over: close whatever state the connection is in.
   void abort() { finish("server stopping (grace period over)"); }
 
-  /// The connection's strand.
+  /// The connection's executor (its thread's io_context).
   tcp::socket::executor_type executor() { return sock_.get_executor(); }
 
  private:
@@ -378,8 +378,9 @@ core::outcome server::start() {
 }
 
 void server::do_accept() {
-  // Each connection gets its own strand: its handlers never run concurrently, at any --threads.
-  acceptor_.async_accept(asio::make_strand(rt_.ioc()), [self = shared_from_this()](std::error_code ec, tcp::socket s) {
+  // Each connection lives on one thread's io_context (runtime::context_per_thread): its handlers
+  // never run concurrently, at any --threads, without a strand.
+  acceptor_.async_accept(rt_.connection_context(), [self = shared_from_this()](std::error_code ec, tcp::socket s) {
     self->on_accept(ec, std::move(s));
   });
 }
@@ -478,6 +479,7 @@ void server::on_grace_over() {
 
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   raise_open_files_limit();
+  rt.context_per_thread();
   auto srv = std::make_shared<server>(opt, rt, out);
   auto started = srv->start();
   if (!started.ok()) return started;
