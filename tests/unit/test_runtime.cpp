@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <asio/post.hpp>
+#include <asio/query.hpp>
 #include <atomic>
 #include <mutex>
 #include <chrono>
@@ -89,25 +90,38 @@ TEST_CASE("runtime: without helpers_on_demand every thread runs handlers", "[cor
   CHECK(overlapped == std::vector<bool>{true});
 }
 
-TEST_CASE("runtime: one io_context per thread, handed out in turn, each run by one thread", "[core][runtime]") {
+namespace {
+asio::execution_context* context_of(const asio::any_io_executor& ex) {
+  return &asio::query(ex, asio::execution::context);
+}
+asio::execution_context* shared(runtime& rt) { return &rt.ioc(); }
+}  // namespace
+
+TEST_CASE("runtime: the first connections share ioc(), later ones go to the threads in turn", "[core][runtime]") {
   runtime rt(3);
-  rt.context_per_thread();
+  rt.context_per_thread(2);
   REQUIRE(rt.contexts_per_thread());
-  std::vector<asio::io_context*> ctx;
-  for (int i = 0; i < 6; ++i) ctx.push_back(&rt.connection_context());
-  CHECK(ctx[0] == &rt.ioc());  // the first thread's
-  CHECK(ctx[1] != ctx[0]);
-  CHECK(ctx[2] != ctx[0]);
-  CHECK(ctx[2] != ctx[1]);
-  CHECK(ctx[3] == ctx[0]);  // round robin
-  CHECK(ctx[4] == ctx[1]);
-  // 200 handlers per context: each context's all run on one thread, the three on three threads.
+  std::vector<runtime::placement> p;
+  for (int i = 0; i < 8; ++i) p.push_back(rt.place_connection());
+  CHECK(context_of(p[0].executor) == shared(rt));  // shared: below 2 open
+  CHECK(context_of(p[1].executor) == shared(rt));
+  CHECK(p[0].slot == -1);
+  CHECK(p[1].slot == -1);
+  CHECK(p[2].slot == -1);  // then in turn: the first thread's share is on ioc() too
+  CHECK(context_of(p[2].executor) == shared(rt));
+  CHECK(p[3].slot == 0);
+  CHECK(p[4].slot == 1);
+  CHECK(p[5].slot == -1);
+  CHECK(context_of(p[3].executor) != shared(rt));
+  CHECK(context_of(p[4].executor) != context_of(p[3].executor));
+  CHECK(context_of(p[6].executor) == context_of(p[3].executor));
+  // Each thread's own context is run by one thread, each by a different one.
   std::mutex mu;
-  std::vector<std::vector<std::thread::id>> seen(3);
-  std::atomic<int> left{600};
+  std::vector<std::vector<std::thread::id>> seen(2);
+  std::atomic<int> left{400};
   for (int round = 0; round < 200; ++round)
-    for (int c = 0; c < 3; ++c)
-      asio::post(*ctx[c], [&, c] {
+    for (int c = 0; c < 2; ++c)
+      asio::post(p[3 + c].executor, [&, c] {
         {
           std::lock_guard<std::mutex> lk(mu);
           seen[c].push_back(std::this_thread::get_id());
@@ -116,21 +130,38 @@ TEST_CASE("runtime: one io_context per thread, handed out in turn, each run by o
         if (--left == 0) rt.stop();
       });
   rt.run();  // returns once stop() ends every thread's run
-  std::vector<std::thread::id> owners;
   for (auto& s : seen) {
     REQUIRE(s.size() == 200);
     CHECK(std::all_of(s.begin(), s.end(), [&](auto id) { return id == s.front(); }));
-    owners.push_back(s.front());
   }
-  CHECK(owners[0] != owners[1]);
-  CHECK(owners[1] != owners[2]);
-  CHECK(owners[0] != owners[2]);
+  CHECK(seen[0].front() != seen[1].front());
 }
 
-TEST_CASE("runtime: with one thread, context_per_thread hands out ioc()", "[core][runtime]") {
+TEST_CASE("runtime: threads without connections of their own help run ioc()", "[core][runtime]") {
+  runtime rt(2);
+  rt.context_per_thread(32);
+  auto one = rt.place_connection();  // shared: both threads run it
+  std::vector<bool> overlapped;
+  probe(rt, 300ms, overlapped, [&] {
+    // Past the shared ones, a connection on the second thread's own context: it stops helping.
+    for (int i = 1; i < 32; ++i) rt.place_connection();
+    auto a = rt.place_connection();
+    auto b = rt.place_connection();
+    REQUIRE(((a.slot == 0) != (b.slot == 0)));
+    std::this_thread::sleep_for(150ms);  // the helper's current run_one_for (10 ms) ends
+    probe(rt, 300ms, overlapped, [&] { rt.release(); });
+  });
+  rt.run();
+  CHECK(overlapped == std::vector<bool>{true, false});
+}
+
+TEST_CASE("runtime: with one thread, every connection is on ioc()", "[core][runtime]") {
   runtime rt(1);
   rt.context_per_thread();
   CHECK_FALSE(rt.contexts_per_thread());
-  CHECK(&rt.connection_context() == &rt.ioc());
-  CHECK(&rt.connection_context() == &rt.ioc());
+  for (int i = 0; i < 40; ++i) {
+    auto p = rt.place_connection();
+    CHECK(p.slot == -1);
+    CHECK(context_of(p.executor) == shared(rt));
+  }
 }

@@ -1,5 +1,6 @@
 #pragma once
 /// The process's one io_context, its threads, and SIGINT/SIGTERM handling.
+#include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/strand.hpp>
@@ -39,14 +40,22 @@ class runtime {
   /// connection's strand would hand its work from one thread to another on every message (ws-echo
   /// serve measured 2x fewer msgs/s at 64 B x 1 connection with an always-running second thread).
   void helpers_on_demand() { on_demand_ = true; }
-  /// Call before run(): each thread runs an io_context of its own (the first runs ioc()), and
-  /// connection_context() hands them out in turn, so a connection's handlers always run on one
-  /// thread with no strand and no scheduler queue shared between threads. tcp serve measured it
-  /// at 64 B x 1000 connections (see docs/benchmarks.md).
-  void context_per_thread();
-  /// Where a new connection should live: the next thread's io_context in turn after
-  /// context_per_thread(), otherwise ioc().
-  asio::io_context& connection_context();
+  /// Call before run(): threads beyond the first get an io_context of their own. The first
+  /// `shared_below` connections (place_connection()) live on ioc() with a strand each, and threads
+  /// whose own context has no connection help run ioc(): a few connections get every thread (one
+  /// connection at 64 B: 2.1x the msgs/s of one thread alone). Beyond that, connections are handed
+  /// to the threads in turn and a thread with connections of its own runs only its context: no
+  /// scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
+  void context_per_thread(unsigned shared_below = 32);
+  /// Where a new connection lives: `executor` (a strand on ioc(), or a thread's own context), and
+  /// `slot` to pass to connection_left() when it closes.
+  struct placement {
+    asio::any_io_executor executor;
+    int slot = -1;  ///< -1: on ioc()
+  };
+  placement place_connection();
+  /// A connection from place_connection() closed (or was never opened).
+  void connection_left(int slot) noexcept;
   /// True after context_per_thread() with more than one thread.
   bool contexts_per_thread() const noexcept { return !extra_.empty(); }
   /// A server connection opened (see helpers_on_demand()).
@@ -73,8 +82,15 @@ class runtime {
   std::atomic<bool> released_{false};
   std::atomic<int> signal_{0};
   bool on_demand_ = false;
-  std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
+  struct own_context {
+    asio::io_context ctx{1};
+    std::atomic<long> connections{0};
+  };
+  void run_own(own_context& own);
+  std::vector<std::unique_ptr<own_context>> extra_;  ///< threads 2..N (context_per_thread)
   std::atomic<unsigned> next_{0};
+  std::atomic<long> placed_{0};  ///< open connections from place_connection()
+  long shared_below_ = 0;
   std::atomic<long> open_{0};
   std::mutex helpers_mu_;
   std::condition_variable helpers_cv_;

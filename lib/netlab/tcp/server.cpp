@@ -90,11 +90,11 @@ class server : public std::enable_shared_from_this<server> {
   const serve_options& options() const noexcept { return opt_; }
   unsigned active() const noexcept { return active_.load(); }
   void add(session* s, std::weak_ptr<session> w);
-  void remove(session* s);  // from the session's destructor, on any thread
+  void remove(session* s, int slot);  // from the session's destructor, on any thread
 
  private:
   void do_accept();
-  void on_accept(std::error_code ec, tcp::socket sock);
+  void on_accept(std::error_code ec, tcp::socket sock, int slot);
   void on_grace_over();
   void stopped();
 
@@ -112,16 +112,16 @@ class server : public std::enable_shared_from_this<server> {
   std::unordered_map<session*, std::weak_ptr<session>> sessions_;
 };
 
-/// One client connection; its handlers run on one thread (its io_context is served by one thread).
+/// One client connection; its handlers never run concurrently (a strand, or a one-thread context).
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(std::shared_ptr<server> srv, tcp::socket sock, std::string peer)
+  session(std::shared_ptr<server> srv, tcp::socket sock, std::string peer, int slot)
       : srv_(std::move(srv)), opt_(srv_->options()), sock_(std::move(sock)), idle_(sock_.get_executor()),
-        peer_(std::move(peer)), opened_(steady::now()), last_(opened_) {}
+        peer_(std::move(peer)), slot_(slot), opened_(steady::now()), last_(opened_) {}
 
   ~session() {
     close_pipe();
-    srv_->remove(this);
+    srv_->remove(this, slot_);
   }
 
   void start() {
@@ -143,7 +143,7 @@ class session : public std::enable_shared_from_this<session> {
   /// Grace period over: close whatever state the connection is in.
   void abort() { finish("server stopping (grace period over)"); }
 
-  /// The connection's executor (its thread's io_context).
+  /// The connection's executor.
   tcp::socket::executor_type executor() { return sock_.get_executor(); }
 
  private:
@@ -348,6 +348,7 @@ class session : public std::enable_shared_from_this<session> {
   tcp::socket sock_;
   asio::steady_timer idle_;
   std::string peer_;
+  int slot_;  // runtime::place_connection()'s
   std::string pending_;
   std::array<char, 512> head_;  // a message's first bytes (a 64 B echo never leaves it)
   int pipe_[2] = {-1, -1};     // echo mode, bulk: socket -> pipe -> socket (splice)
@@ -378,14 +379,16 @@ core::outcome server::start() {
 }
 
 void server::do_accept() {
-  // Each connection lives on one thread's io_context (runtime::context_per_thread): its handlers
-  // never run concurrently, at any --threads, without a strand.
-  acceptor_.async_accept(rt_.connection_context(), [self = shared_from_this()](std::error_code ec, tcp::socket s) {
-    self->on_accept(ec, std::move(s));
+  // Each connection lives on a strand of the shared context or on one thread's own context
+  // (runtime::context_per_thread): its handlers never run concurrently, at any --threads.
+  auto place = rt_.place_connection();
+  acceptor_.async_accept(place.executor, [self = shared_from_this(), slot = place.slot](std::error_code ec, tcp::socket s) {
+    self->on_accept(ec, std::move(s), slot);
   });
 }
 
-void server::on_accept(std::error_code ec, tcp::socket sock) {
+void server::on_accept(std::error_code ec, tcp::socket sock, int slot) {
+  if (ec || stopping_) rt_.connection_left(slot);  // no session holds the place
   if (stopping_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
@@ -407,11 +410,12 @@ void server::on_accept(std::error_code ec, tcp::socket sock) {
   std::string peer = pe ? std::string("?") : core::to_string(remote);
   if (opt_.max_connections && active_.load() >= opt_.max_connections) {
     core::log().info("refuse {}: {} connections open (--max-connections)", peer, opt_.max_connections);
+    rt_.connection_left(slot);
     sock.close(pe);
     return do_accept();
   }
   ++active_;
-  auto s = std::make_shared<session>(shared_from_this(), std::move(sock), std::move(peer));
+  auto s = std::make_shared<session>(shared_from_this(), std::move(sock), std::move(peer), slot);
   add(s.get(), s);
   asio::dispatch(s->executor(), [s] { s->start(); });
   do_accept();
@@ -422,7 +426,8 @@ void server::add(session* s, std::weak_ptr<session> w) {
   sessions_.emplace(s, std::move(w));
 }
 
-void server::remove(session* s) {
+void server::remove(session* s, int slot) {
+  rt_.connection_left(slot);
   {
     std::lock_guard<std::mutex> lock(mu_);
     sessions_.erase(s);
