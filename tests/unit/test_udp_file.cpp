@@ -213,14 +213,23 @@ TEST_CASE("sink writes a temporary and renames on commit; abandon removes it", "
   CHECK(fs::exists(o.temporary));
 }
 
+namespace {
+/// A sink writing `name` straight to its target in `d`.
+std::unique_ptr<sink> sink_in(const temp_dir& d, const char* name, bool netascii, bool sha256, sink::options& o) {
+  o.target = d.path / name;
+  o.netascii = netascii;
+  o.sha256 = sha256;
+  std::error_code ec;
+  return sink::create(o, ec);
+}
+}  // namespace
+
 TEST_CASE("sink takes bytes received into its area without a copy, and writes after drain", "[tftp][files]") {
   temp_dir d;
   sink::options o;
-  o.target = d.path / "in-place.bin";
-  o.sha256 = true;
-  std::error_code ec;
-  auto s = sink::create(o, ec);
+  auto s = sink_in(d, "in-place.bin", false, true, o);
   REQUIRE(s);
+  std::error_code ec;
   // Three slots of 1000 bytes as a receiver lays them out; slot 1 is a duplicate that is skipped, so
   // slot 2 is not where the buffer ends and must be moved there.
   constexpr std::size_t blk = 1000;
@@ -255,11 +264,9 @@ TEST_CASE("sink takes bytes received into its area without a copy, and writes af
 TEST_CASE("sink decodes netascii received into its area", "[tftp][files]") {
   temp_dir d;
   sink::options o;
-  o.target = d.path / "text.txt";
-  o.netascii = true;
-  std::error_code ec;
-  auto s = sink::create(o, ec);
+  auto s = sink_in(d, "text.txt", true, false, o);
   REQUIRE(s);
+  std::error_code ec;
   const std::string a = "one\r\ntwo\r", b("\nthree\r\0", 8);  // a CR LF split across the two blocks
   std::uint8_t* area = s->receive_area(2 * 16 + 1);
   std::memcpy(area, a.data(), a.size());
