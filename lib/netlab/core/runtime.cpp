@@ -54,7 +54,12 @@ void runtime::connection_opened() {
 
 void runtime::context_per_thread(unsigned shared_below) {
   shared_below_ = shared_below;
-  for (unsigned i = 1; i < threads_; ++i) extra_.push_back(std::make_unique<own_context>());
+  own_count_ = threads_ - 1;
+  own_open_.reset(new std::atomic<long>[own_count_]);
+  for (std::size_t i = 0; i < own_count_; ++i) {
+    own_open_[i] = 0;
+    extra_.push_back(std::make_unique<asio::io_context>(1));
+  }
 }
 
 runtime::placement runtime::place_connection() {
@@ -62,30 +67,31 @@ runtime::placement runtime::place_connection() {
   if (extra_.empty() || open < shared_below_) return {asio::make_strand(ioc_), -1};
   const unsigned i = next_.fetch_add(1, std::memory_order_relaxed) % threads_;
   if (i == 0) return {asio::make_strand(ioc_), -1};  // the first thread's share (helpers may run ioc())
-  extra_[i - 1]->connections.fetch_add(1, std::memory_order_relaxed);
-  return {extra_[i - 1]->ctx.get_executor(), static_cast<int>(i - 1)};
+  own_open_[i - 1].fetch_add(1, std::memory_order_relaxed);
+  return {extra_[i - 1]->get_executor(), static_cast<int>(i - 1)};
 }
 
 void runtime::connection_left(int slot) noexcept {
   placed_.fetch_sub(1, std::memory_order_relaxed);
-  if (slot >= 0 && static_cast<std::size_t>(slot) < extra_.size())
-    extra_[static_cast<std::size_t>(slot)]->connections.fetch_sub(1, std::memory_order_relaxed);
+  if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
+    own_open_[static_cast<std::size_t>(slot)].fetch_sub(1, std::memory_order_relaxed);
 }
 
 void runtime::stop() {
   ioc_.stop();
-  for (auto& c : extra_) c->ctx.stop();
+  for (auto& c : extra_) c->stop();
 }
 
-void runtime::run_own(own_context& own) {
-  auto guard = asio::make_work_guard(own.ctx);  // run_for waits instead of returning when idle
-  while (!own.ctx.stopped()) {
+void runtime::run_own(std::size_t i) {
+  auto& own = *extra_[i];
+  auto guard = asio::make_work_guard(own);  // run_for waits instead of returning when idle
+  while (!own.stopped()) {
     // No connection of its own: help run the shared context, one handler at a time, so a connection
     // placed here meanwhile waits at most 10 ms for its thread.
-    while (own.connections.load(std::memory_order_relaxed) == 0 && !ioc_.stopped())
+    while (own_open_[i].load(std::memory_order_relaxed) == 0 && !ioc_.stopped())
       ioc_.run_one_for(std::chrono::milliseconds(10));
     // Its own connections; back to the check above within 100 ms after the last one closes.
-    own.ctx.run_for(std::chrono::milliseconds(100));
+    own.run_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -93,9 +99,9 @@ void runtime::run() {
   std::vector<std::thread> pool;
   pool.reserve(threads_ - 1);
   if (!extra_.empty()) {
-    for (auto& c : extra_) pool.emplace_back([this, own = c.get()] { run_own(*own); });
+    for (std::size_t i = 0; i < extra_.size(); ++i) pool.emplace_back([this, i] { run_own(i); });
     ioc_.run();
-    for (auto& c : extra_) c->ctx.stop();  // the process's run ends with the first thread's
+    for (auto& c : extra_) c->stop();  // the process's run ends with the first thread's
     for (auto& t : pool) t.join();
     return;
   }

@@ -71,6 +71,11 @@ class runtime {
  private:
   void wait_signal();
 
+  // Connection bookkeeping first: a connection still queued in a context at exit is destroyed with
+  // that context and reports connection_left(), so these must outlive every context.
+  std::atomic<long> placed_{0};                    ///< open connections from place_connection()
+  std::unique_ptr<std::atomic<long>[]> own_open_;  ///< per own context: its open connections
+  std::size_t own_count_ = 0;
   asio::io_context ioc_;
   // The signal wait, its re-arm and release() all run on this strand: with several threads calling
   // run(), a release() racing a re-arm would otherwise leave a wait that keeps run() alive forever.
@@ -82,14 +87,9 @@ class runtime {
   std::atomic<bool> released_{false};
   std::atomic<int> signal_{0};
   bool on_demand_ = false;
-  struct own_context {
-    asio::io_context ctx{1};
-    std::atomic<long> connections{0};
-  };
-  void run_own(own_context& own);
-  std::vector<std::unique_ptr<own_context>> extra_;  ///< threads 2..N (context_per_thread)
+  void run_own(std::size_t i);
+  std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
   std::atomic<unsigned> next_{0};
-  std::atomic<long> placed_{0};  ///< open connections from place_connection()
   long shared_below_ = 0;
   std::atomic<long> open_{0};
   std::mutex helpers_mu_;
