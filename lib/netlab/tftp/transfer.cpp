@@ -312,11 +312,7 @@ void transfer::on_readable() {
     }
     if (closed_) return;
     flush();
-    if (closed_) return;
-    if (s_.dst && !finished_) {
-      std::error_code ec;
-      if (!s_.dst->drain(ec)) return fail_write(ec);
-    }
+    if (closed_ || !drain_sink()) return;
     if (static_cast<unsigned>(r) < slots_) break;
   }
   after_io();
@@ -325,11 +321,7 @@ void transfer::on_readable() {
 void transfer::after_io() {
   if (closed_) return;
   flush();
-  if (closed_) return;
-  if (s_.dst && !finished_) {
-    std::error_code ec;
-    if (!s_.dst->drain(ec)) return fail_write(ec);
-  }
+  if (closed_ || !drain_sink()) return;
   if (finished_ && s_.dally.count() == 0) return finish(core::outcome::success());
   wait_readable();
 }
@@ -440,6 +432,14 @@ void transfer::on_deadline() {
     execute(acts_, nullptr);
   }
   after_io();
+}
+
+bool transfer::drain_sink() {
+  if (!s_.dst || finished_) return true;  // commit() writes the rest
+  std::error_code ec;
+  if (s_.dst->drain(ec)) return true;
+  fail_write(ec);
+  return false;
 }
 
 void transfer::fail_write(const std::error_code& ec) {

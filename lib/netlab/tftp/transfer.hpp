@@ -94,6 +94,8 @@ private:
   void on_deadline();
   void send_error(error_code code, const std::string& message);
   void fail_write(const std::error_code& ec);
+  /// A receiver writes its buffer to the file once its ACKs are out; false if that failed (finished).
+  bool drain_sink();
   void finish(core::outcome o);
   void trace_out(const std::uint8_t* head, std::size_t head_len, std::size_t body_len);
 
