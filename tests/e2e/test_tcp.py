@@ -53,6 +53,12 @@ def exchange(port, data, host="127.0.0.1", timeout=5.0):
         return recv_all(s, timeout)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process, from /proc."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(predicate, timeout=10.0, what="condition"):
     """Polls predicate until it holds (bounded); for log lines written by another process."""
     deadline = time.monotonic() + scaled(timeout)
@@ -234,6 +240,32 @@ class TcpServeTest(NetlabTestCase):
         r = self.netlab("tcp", "dial", "[::1]:%d" % srv.port, "-m", "v6", "--half-close")
         self.assertEqual((r.returncode, r.stdout), (0, b"v6"), r.stderr)
 
+    def test_busy_poll_serves_one_and_two_connections_and_costs_nothing_idle(self):
+        # --busy-poll keeps the thread polling after a lone connection's message; it must not
+        # change what is echoed, must stop polling when the budget runs out (idle CPU stays ~0)
+        # and must not hold up SIGTERM.
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo", "--busy-poll", "10000",
+                          "--threads", "2")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as a:
+            for i in range(50):
+                a.sendall(b"one-%d" % i)
+                self.assertEqual(recv_exactly(a, len(b"one-%d" % i)), b"one-%d" % i)
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as b:
+                for i in range(50):  # two connections: no polling, both threads may serve
+                    a.sendall(b"a%d" % i)
+                    b.sendall(b"b%d" % i)
+                    self.assertEqual(recv_exactly(a, len(b"a%d" % i)), b"a%d" % i)
+                    self.assertEqual(recv_exactly(b, len(b"b%d" % i)), b"b%d" % i)
+            a.sendall(b"alone again")
+            self.assertEqual(recv_exactly(a, 11), b"alone again")
+            time.sleep(0.2)  # the 10 ms budget is long over
+            before = cpu_seconds(srv.p.pid)
+            time.sleep(1.0)
+            self.assertLess(cpu_seconds(srv.p.pid) - before, 0.2, "the server kept polling while idle")
+            start = time.monotonic()
+            self.assertEqual(srv.terminate(signal.SIGTERM), 0)
+            self.assertLess(time.monotonic() - start, scaled(3))
+
     # ---- many clients and misbehaving clients -------------------------------------------------
 
     def test_100_concurrent_clients(self):
@@ -400,7 +432,8 @@ class TcpDialTest(NetlabTestCase):
 
     def test_bad_flags_exit_2(self):
         for args in (["tcp", "dial", "127.0.0.1"], ["tcp", "dial", "127.0.0.1:1", "--count", "5", "--duration", "1s"],
-                     ["tcp", "serve", "--mode", "chargen"], ["tcp", "serve", "--listen", "127.0.0.1:99999"]):
+                     ["tcp", "serve", "--mode", "chargen"], ["tcp", "serve", "--listen", "127.0.0.1:99999"],
+                     ["tcp", "serve", "--busy-poll", "10001"], ["tcp", "serve", "--busy-poll", "-1"]):
             r = self.netlab(*args)
             self.assertEqual(r.returncode, EXIT["usage"], args)
             self.assertTrue(r.stderr.startswith(b"netlab: tcp "), r.stderr)

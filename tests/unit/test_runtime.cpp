@@ -1,6 +1,6 @@
 // core::runtime's helper threads on demand: with fewer than two connections open, only one thread
-// runs handlers; from two on, a second thread runs them too; it leaves again when they close. And
-// its io_context per thread mode.
+// runs handlers; from two on, a second thread runs them too; it leaves again when they close. Its
+// io_context per thread mode, and busy polling for a lone connection.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 #include "netlab/core/runtime.hpp"
@@ -102,7 +103,10 @@ TEST_CASE("runtime: the first connections share ioc(), later ones go to the thre
   rt.context_per_thread(2);
   REQUIRE(rt.contexts_per_thread());
   std::vector<runtime::placement> p;
-  for (int i = 0; i < 8; ++i) p.push_back(rt.place_connection());
+  for (int i = 0; i < 8; ++i) {
+    p.push_back(rt.place_connection());
+    rt.connection_joined(p.back().slot);
+  }
   CHECK(context_of(p[0].executor) == shared(rt));  // shared: below 2 open
   CHECK(context_of(p[1].executor) == shared(rt));
   CHECK(p[0].slot == -1);
@@ -140,13 +144,15 @@ TEST_CASE("runtime: the first connections share ioc(), later ones go to the thre
 TEST_CASE("runtime: threads without connections of their own help run ioc()", "[core][runtime]") {
   runtime rt(2);
   rt.context_per_thread(32);
-  auto one = rt.place_connection();  // shared: both threads run it
+  rt.connection_joined(rt.place_connection().slot);  // shared: both threads run it
   std::vector<bool> overlapped;
   probe(rt, 300ms, overlapped, [&] {
     // Past the shared ones, a connection on the second thread's own context: it stops helping.
-    for (int i = 1; i < 32; ++i) rt.place_connection();
+    for (int i = 1; i < 32; ++i) rt.connection_joined(rt.place_connection().slot);
     auto a = rt.place_connection();
+    rt.connection_joined(a.slot);
     auto b = rt.place_connection();
+    rt.connection_joined(b.slot);
     REQUIRE(((a.slot == 0) != (b.slot == 0)));
     std::this_thread::sleep_for(150ms);  // the helper's current run_one_for (10 ms) ends
     probe(rt, 300ms, overlapped, [&] { rt.release(); });
@@ -164,4 +170,82 @@ TEST_CASE("runtime: with one thread, every connection is on ioc()", "[core][runt
     CHECK(p.slot == -1);
     CHECK(context_of(p.executor) == shared(rt));
   }
+}
+
+namespace {
+/// CPU time of the calling thread.
+std::chrono::nanoseconds thread_cpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+/// Posts `n` handlers to ioc(), `gap` apart, from another thread; returns the share of the wall time
+/// between the first and the last that the thread running them spent on the CPU, and whether they
+/// all ran on the thread that called run().
+struct spin_probe {
+  double cpu_share = 0;
+  bool all_on_caller = true;
+};
+spin_probe run_spaced(runtime& rt, int n, std::chrono::milliseconds gap, std::thread::id caller) {
+  spin_probe r;
+  std::mutex mu;
+  std::vector<std::pair<std::chrono::nanoseconds, std::chrono::steady_clock::time_point>> seen;
+  std::atomic<int> done{0};
+  for (int i = 0; i < n; ++i) {
+    asio::post(rt.ioc(), [&] {
+      std::lock_guard<std::mutex> lk(mu);
+      seen.emplace_back(thread_cpu(), std::chrono::steady_clock::now());
+      if (std::this_thread::get_id() != caller) r.all_on_caller = false;
+      ++done;
+    });
+    std::this_thread::sleep_for(gap);
+  }
+  for (int i = 0; i < 500 && done.load() < n; ++i) std::this_thread::sleep_for(10ms);
+  std::lock_guard<std::mutex> lk(mu);
+  if (seen.size() < 2) return r;
+  const auto cpu = seen.back().first - seen.front().first;
+  const auto wall = seen.back().second - seen.front().second;
+  r.cpu_share = std::chrono::duration<double>(cpu).count() / std::chrono::duration<double>(wall).count();
+  return r;
+}
+}  // namespace
+
+TEST_CASE("runtime: busy_poll keeps the first thread awake for one connection, alone, and sleeps from two",
+          "[core][runtime]") {
+  runtime rt(2);
+  rt.context_per_thread(32);
+  rt.busy_poll(20ms, 1);
+  rt.connection_joined(rt.place_connection().slot);
+  const auto caller = std::this_thread::get_id();
+  spin_probe one, two;
+  std::thread driver([&] {
+    one = run_spaced(rt, 20, 5ms, caller);  // gaps below the budget: the thread never sleeps
+    rt.connection_joined(rt.place_connection().slot);
+    std::this_thread::sleep_for(50ms);  // the first thread's current poll ends; it now blocks
+    two = run_spaced(rt, 20, 5ms, caller);
+    rt.release();
+  });
+  rt.run();  // returns once the work runs out, polling or not
+  driver.join();
+  // Spinning, the thread is on the CPU for as much of the time as the machine gives it; blocking,
+  // it wakes for a few microseconds per handler.
+  CHECK(one.cpu_share > 0.25);
+  CHECK(one.all_on_caller);  // the other thread stays out while the first polls
+  CHECK(two.cpu_share < 0.10);
+}
+
+TEST_CASE("runtime: busy_poll with a zero budget never spins", "[core][runtime]") {
+  runtime rt(1);
+  rt.context_per_thread();
+  rt.busy_poll(0us, 1);
+  rt.connection_joined(rt.place_connection().slot);
+  spin_probe one;
+  std::thread driver([&] {
+    one = run_spaced(rt, 20, 5ms, {});
+    rt.release();
+  });
+  rt.run();
+  driver.join();
+  CHECK(one.cpu_share < 0.10);
 }

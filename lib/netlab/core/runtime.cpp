@@ -63,18 +63,48 @@ void runtime::context_per_thread(unsigned shared_below) {
 }
 
 runtime::placement runtime::place_connection() {
-  const long open = placed_.fetch_add(1, std::memory_order_relaxed);
-  if (extra_.empty() || open < shared_below_) return {asio::make_strand(ioc_), -1};
+  if (extra_.empty() || placed_.load(std::memory_order_relaxed) < shared_below_) return {asio::make_strand(ioc_), -1};
   const unsigned i = next_.fetch_add(1, std::memory_order_relaxed) % threads_;
   if (i == 0) return {asio::make_strand(ioc_), -1};  // the first thread's share (helpers may run ioc())
-  own_open_[i - 1].fetch_add(1, std::memory_order_relaxed);
   return {extra_[i - 1]->get_executor(), static_cast<int>(i - 1)};
+}
+
+void runtime::connection_joined(int slot) noexcept {
+  placed_.fetch_add(1, std::memory_order_relaxed);
+  if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
+    own_open_[static_cast<std::size_t>(slot)].fetch_add(1, std::memory_order_relaxed);
 }
 
 void runtime::connection_left(int slot) noexcept {
   placed_.fetch_sub(1, std::memory_order_relaxed);
   if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
     own_open_[static_cast<std::size_t>(slot)].fetch_sub(1, std::memory_order_relaxed);
+}
+
+void runtime::busy_poll(std::chrono::microseconds budget, long max_connections) {
+  spin_ = budget;
+  spin_max_ = max_connections;
+}
+
+void runtime::run_first() {
+  if (spin_.count() <= 0) {
+    ioc_.run();
+    return;
+  }
+  using clock = std::chrono::steady_clock;
+  auto last = clock::now();
+  for (;;) {
+    if (polling()) {
+      if (ioc_.poll() > 0) {
+        last = clock::now();
+        continue;
+      }
+      if (ioc_.stopped()) return;  // stopped, or out of work
+      if (clock::now() - last < spin_) continue;
+    }
+    if (ioc_.run_one() == 0) return;
+    last = clock::now();
+  }
 }
 
 void runtime::stop() {
@@ -88,8 +118,12 @@ void runtime::run_own(std::size_t i) {
   while (!own.stopped()) {
     // No connection of its own: help run the shared context, one handler at a time, so a connection
     // placed here meanwhile waits at most 10 ms for its thread.
-    while (own_open_[i].load(std::memory_order_relaxed) == 0 && !ioc_.stopped())
-      ioc_.run_one_for(std::chrono::milliseconds(10));
+    while (own_open_[i].load(std::memory_order_relaxed) == 0 && !ioc_.stopped()) {
+      if (polling())  // the first thread polls alone (see busy_poll()); wait on the own context
+        own.run_for(std::chrono::milliseconds(10));
+      else
+        ioc_.run_one_for(std::chrono::milliseconds(10));
+    }
     // Its own connections; back to the check above within 100 ms after the last one closes.
     own.run_for(std::chrono::milliseconds(100));
   }
@@ -100,7 +134,7 @@ void runtime::run() {
   pool.reserve(threads_ - 1);
   if (!extra_.empty()) {
     for (std::size_t i = 0; i < extra_.size(); ++i) pool.emplace_back([this, i] { run_own(i); });
-    ioc_.run();
+    run_first();
     for (auto& c : extra_) c->stop();  // the process's run ends with the first thread's
     for (auto& t : pool) t.join();
     return;
@@ -123,7 +157,7 @@ void runtime::run() {
       }
     });
   }
-  ioc_.run();
+  run_first();
   {
     std::lock_guard<std::mutex> lk(helpers_mu_);
     finished_ = true;

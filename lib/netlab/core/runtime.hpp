@@ -5,6 +5,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -47,14 +48,24 @@ class runtime {
   /// to the threads in turn and a thread with connections of its own runs only its context: no
   /// scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
   void context_per_thread(unsigned shared_below = 32);
-  /// Where a new connection lives: `executor` (a strand on ioc(), or a thread's own context), and
-  /// `slot` to pass to connection_left() when it closes.
+  /// Call before run(): while at most `max_connections` connections (connection_joined()) are
+  /// open, the first thread polls ioc() without sleeping for up to `budget` after its last handler
+  /// before it blocks, and the other threads stay out of ioc(). A lone request/response connection
+  /// then finds the thread awake when its next message lands, instead of paying a wake-up (on the
+  /// 2-vCPU benchmark VM a cross-CPU wake-up costs more than the whole exchange). Costs at most
+  /// `budget` of CPU per message, none while idle. A zero budget turns it off.
+  void busy_poll(std::chrono::microseconds budget, long max_connections);
+  /// Where the next connection is to live: `executor` (a strand on ioc(), or a thread's own
+  /// context), and the `slot` to pass to connection_joined() once it is accepted and to
+  /// connection_left() when it closes. A pending accept is not counted as a connection.
   struct placement {
     asio::any_io_executor executor;
     int slot = -1;  ///< -1: on ioc()
   };
   placement place_connection();
-  /// A connection from place_connection() closed (or was never opened).
+  /// A connection placed by place_connection() was accepted and is now open.
+  void connection_joined(int slot) noexcept;
+  /// A connection counted by connection_joined() closed.
   void connection_left(int slot) noexcept;
   /// True after context_per_thread() with more than one thread.
   bool contexts_per_thread() const noexcept { return !extra_.empty(); }
@@ -73,7 +84,7 @@ class runtime {
 
   // Connection bookkeeping first: a connection still queued in a context at exit is destroyed with
   // that context and reports connection_left(), so these must outlive every context.
-  std::atomic<long> placed_{0};                    ///< open connections from place_connection()
+  std::atomic<long> placed_{0};                    ///< open connections (connection_joined)
   std::unique_ptr<std::atomic<long>[]> own_open_;  ///< per own context: its open connections
   std::size_t own_count_ = 0;
   asio::io_context ioc_;
@@ -88,6 +99,12 @@ class runtime {
   std::atomic<int> signal_{0};
   bool on_demand_ = false;
   void run_own(std::size_t i);
+  void run_first();
+  bool polling() const noexcept {
+    return spin_.count() > 0 && placed_.load(std::memory_order_relaxed) <= spin_max_;
+  }
+  std::chrono::microseconds spin_{0};
+  long spin_max_ = 0;
   std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
   std::atomic<unsigned> next_{0};
   long shared_below_ = 0;

@@ -348,7 +348,7 @@ class session : public std::enable_shared_from_this<session> {
   tcp::socket sock_;
   asio::steady_timer idle_;
   std::string peer_;
-  int slot_;  // runtime::place_connection()'s
+  int slot_;  // runtime::place_connection()'s, joined on accept, left in server::remove()
   std::string pending_;
   std::array<char, 512> head_;  // a message's first bytes (a 64 B echo never leaves it)
   int pipe_[2] = {-1, -1};     // echo mode, bulk: socket -> pipe -> socket (splice)
@@ -388,7 +388,6 @@ void server::do_accept() {
 }
 
 void server::on_accept(std::error_code ec, tcp::socket sock, int slot) {
-  if (ec || stopping_) rt_.connection_left(slot);  // no session holds the place
   if (stopping_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
@@ -410,11 +409,11 @@ void server::on_accept(std::error_code ec, tcp::socket sock, int slot) {
   std::string peer = pe ? std::string("?") : core::to_string(remote);
   if (opt_.max_connections && active_.load() >= opt_.max_connections) {
     core::log().info("refuse {}: {} connections open (--max-connections)", peer, opt_.max_connections);
-    rt_.connection_left(slot);
     sock.close(pe);
     return do_accept();
   }
   ++active_;
+  rt_.connection_joined(slot);
   auto s = std::make_shared<session>(shared_from_this(), std::move(sock), std::move(peer), slot);
   add(s.get(), s);
   asio::dispatch(s->executor(), [s] { s->start(); });
@@ -485,6 +484,7 @@ void server::on_grace_over() {
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   raise_open_files_limit();
   rt.context_per_thread();
+  rt.busy_poll(opt.busy_poll, 1);  // two or more connections keep the threads busy by themselves
   auto srv = std::make_shared<server>(opt, rt, out);
   auto started = srv->start();
   if (!started.ok()) return started;

@@ -32,6 +32,9 @@ struct serve_options {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  ///< close a client silent this long; 0: never
   std::size_t max_message = 64 * 1024;           ///< ack: largest chunk read at once (one chunk, one reply)
   unsigned threads = 1;                          ///< io threads (informational; the runtime owns them)
+  /// While one connection is open, poll this long for its next message before sleeping
+  /// (core::runtime::busy_poll); 0: off.
+  std::chrono::microseconds busy_poll{50};
 };
 
 /// Default read size for echo and discard (one read per readiness event, reused per thread).
