@@ -135,6 +135,18 @@ CLI::Option* add_threads(CLI::App* app, unsigned& target) {
       ->capture_default_str();
 }
 
+CLI::Option* add_busy_poll(CLI::App* app, std::chrono::microseconds& target) {
+  return app
+      ->add_option_function<unsigned>(
+          "--busy-poll", [&target](unsigned us) { target = std::chrono::microseconds(us); },
+          "microseconds to keep polling for a lone connection's next message before sleeping, like "
+          "SO_BUSY_POLL: lower latency for one request/response client, at most that much CPU per message "
+          "(0 = off, up to 10000)")
+      ->check(whole(0, 10000, "0-10000"))
+      ->type_name("US")
+      ->default_str(std::to_string(target.count()));
+}
+
 void usage_error(const std::string& message) { throw CLI::ValidationError(message); }
 
 void report_failure(const std::string& command, const core::outcome& o) {

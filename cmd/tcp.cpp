@@ -59,14 +59,7 @@ void register_serve(CLI::App* tcp, action& chosen) {
   add_size(s, "--max-message", a->max_message,
            "ack mode: largest chunk read at once; each chunk read gets one reply (1 B to 16 MiB)");
   add_threads(s, a->opt.threads);
-  s->add_option_function<unsigned>(
-       "--busy-poll", [a](unsigned us) { a->opt.busy_poll = std::chrono::microseconds(us); },
-       "microseconds to keep polling for a lone connection's next message before sleeping, "
-       "like SO_BUSY_POLL: lower latency for one request/response client, at most that much CPU per "
-       "message (0 = off, up to 10000)")
-      ->check(whole(0, 10000, "0-10000"))
-      ->type_name("US")
-      ->default_str(std::to_string(a->opt.busy_poll.count()));
+  add_busy_poll(s, a->opt.busy_poll);
   s->callback([a, &chosen, s] {
     if (a->max_message < 1 || a->max_message > 16 * 1024 * 1024)
       usage_error("--max-message: " + std::to_string(a->max_message) + " is out of range (1 B to 16 MiB)");

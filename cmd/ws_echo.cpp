@@ -119,6 +119,7 @@ void register_ws_echo(CLI::App& app, action& chosen) {
   s->add_option("--path", o->path, "resource that upgrades to WebSocket")->capture_default_str();
   add_size(s, "--max-message", o->max_message, "largest message accepted (larger → close 1009), e.g. 16MiB");
   add_threads(s, o->threads);
+  add_busy_poll(s, o->busy_poll);
   s->add_option("--max-connections", o->max_connections,
                 "open WebSocket connections at most; beyond it the upgrade gets HTTP 503 (0 = no limit)")
       ->check(CLI::NonNegativeNumber)

@@ -30,6 +30,12 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process, from /proc."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Proc:
     """A netlab (or peer) process started by a test; stderr goes to a file so it never blocks."""
 

@@ -21,7 +21,7 @@ import unittest
 
 import websockets
 
-from netlab_e2e import EXIT, NODE_ENV, NetlabTestCase, have_ipv6, scaled, unused_port
+from netlab_e2e import EXIT, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, scaled, unused_port
 
 
 def run(coro, timeout=20):
@@ -129,6 +129,38 @@ class WsEchoServe(NetlabTestCase):
                     self.assertEqual(r, m)
         run(go())
         self.assertEqual(srv.terminate(), 0)
+
+    def test_busy_poll_one_and_two_clients_then_idle_costs_nothing(self):
+        # --busy-poll keeps the thread polling after a lone client's message: echoes must not change,
+        # polling must end when the budget runs out (idle CPU ~0), and SIGTERM must still be prompt.
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--busy-poll", "10000", "--threads", "2")
+
+        async def go():
+            async with websockets.connect(self.url(srv)) as a:
+                for i in range(50):
+                    await a.send("one-%d" % i)
+                    self.assertEqual(await a.recv(), "one-%d" % i)
+                async with websockets.connect(self.url(srv)) as b:
+                    for i in range(50):  # two clients: no polling, both threads may serve
+                        await a.send("a%d" % i)
+                        await b.send(b"b%d" % i)
+                        self.assertEqual(await a.recv(), "a%d" % i)
+                        self.assertEqual(await b.recv(), b"b%d" % i)
+                await asyncio.sleep(0.3)  # the helper thread leaves within 100 ms; the first polls again
+                for i in range(5):
+                    await a.send("alone again")
+                    self.assertEqual(await a.recv(), "alone again")
+                await asyncio.sleep(0.2)  # the 10 ms budget is long over
+                before = cpu_seconds(srv.p.pid)
+                await asyncio.sleep(1.0)
+                self.assertLess(cpu_seconds(srv.p.pid) - before, 0.2, "the server kept polling while idle")
+        run(go())
+        start = time.monotonic()
+        self.assertEqual(srv.terminate(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - start, scaled(3))
+        r = self.netlab("ws-echo", "serve", "--busy-poll", "10001")
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+        self.assertIn(b"--busy-poll", r.stderr)
 
     @unittest.skipUnless(have_ipv6(), "no IPv6 loopback")
     def test_ipv6_loopback(self):

@@ -48,8 +48,8 @@ class runtime {
   /// to the threads in turn and a thread with connections of its own runs only its context: no
   /// scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
   void context_per_thread(unsigned shared_below = 32);
-  /// Call before run(): while at most `max_connections` connections (connection_joined()) are
-  /// open, the first thread polls ioc() without sleeping for up to `budget` after its last handler
+  /// Call before run(): while at most `max_connections` connections (connection_joined() or
+  /// connection_opened()) are open, the first thread polls ioc() without sleeping for up to `budget` after its last handler
   /// before it blocks, and the other threads stay out of ioc(). A lone request/response connection
   /// then finds the thread awake when its next message lands, instead of paying a wake-up (on the
   /// 2-vCPU benchmark VM a cross-CPU wake-up costs more than the whole exchange). Costs at most
@@ -101,7 +101,8 @@ class runtime {
   void run_own(std::size_t i);
   void run_first();
   bool polling() const noexcept {
-    return spin_.count() > 0 && placed_.load(std::memory_order_relaxed) <= spin_max_;
+    return spin_.count() > 0 &&
+           placed_.load(std::memory_order_relaxed) + open_.load(std::memory_order_relaxed) <= spin_max_;
   }
   std::chrono::microseconds spin_{0};
   long spin_max_ = 0;

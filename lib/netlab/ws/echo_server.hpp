@@ -18,6 +18,9 @@ struct serve_options {
   std::string path = "/echo";                  ///< the only resource that upgrades; others get 404
   std::uint64_t max_message = 16 * 1024 * 1024;  ///< larger messages close the connection with 1009
   unsigned threads = 1;                        ///< io threads
+  /// While one connection is open, poll this long for its next message before sleeping
+  /// (core::runtime::busy_poll); 0: off.
+  std::chrono::microseconds busy_poll{50};
   std::size_t max_connections = 0;             ///< open WebSocket connections; beyond it HTTP 503
   std::chrono::milliseconds handshake_timeout{5000};  ///< TCP accept → upgrade done (TLS included)
   std::chrono::milliseconds idle_timeout{0};   ///< no message either way for this long → close 1001

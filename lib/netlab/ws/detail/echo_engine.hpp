@@ -651,6 +651,7 @@ core::outcome run_engine(const serve_options& opt, core::runtime& rt, core::repo
     }
   });
   rt.helpers_on_demand();
+  rt.busy_poll(opt.busy_poll, 1);
   rt.run();
   return core::outcome::success();
 }
