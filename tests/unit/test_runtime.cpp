@@ -10,6 +10,7 @@
 #include <mutex>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <thread>
 #include <time.h>
@@ -181,8 +182,8 @@ std::chrono::nanoseconds thread_cpu() {
 }
 
 /// Posts `n` handlers to ioc(), `gap` apart, from another thread; returns the share of the wall time
-/// between the first and the last that the thread running them spent on the CPU, and whether they
-/// all ran on the thread that called run().
+/// between the first and the last that the threads running them spent on the CPU (each thread's
+/// CPU time between the first and the last handler it ran), and whether they all ran on `caller`.
 struct spin_probe {
   double cpu_share = 0;
   bool all_on_caller = true;
@@ -190,23 +191,29 @@ struct spin_probe {
 spin_probe run_spaced(runtime& rt, int n, std::chrono::milliseconds gap, std::thread::id caller) {
   spin_probe r;
   std::mutex mu;
-  std::vector<std::pair<std::chrono::nanoseconds, std::chrono::steady_clock::time_point>> seen;
+  std::map<std::thread::id, std::pair<std::chrono::nanoseconds, std::chrono::nanoseconds>> cpu;  // first, last
+  std::vector<std::chrono::steady_clock::time_point> when;
   std::atomic<int> done{0};
   for (int i = 0; i < n; ++i) {
     asio::post(rt.ioc(), [&] {
       std::lock_guard<std::mutex> lk(mu);
-      seen.emplace_back(thread_cpu(), std::chrono::steady_clock::now());
-      if (std::this_thread::get_id() != caller) r.all_on_caller = false;
+      const auto id = std::this_thread::get_id();
+      const auto now = thread_cpu();
+      auto it = cpu.find(id);
+      if (it == cpu.end()) cpu.emplace(id, std::make_pair(now, now));
+      else it->second.second = now;
+      when.push_back(std::chrono::steady_clock::now());
+      if (id != caller) r.all_on_caller = false;
       ++done;
     });
     std::this_thread::sleep_for(gap);
   }
   for (int i = 0; i < 500 && done.load() < n; ++i) std::this_thread::sleep_for(10ms);
   std::lock_guard<std::mutex> lk(mu);
-  if (seen.size() < 2) return r;
-  const auto cpu = seen.back().first - seen.front().first;
-  const auto wall = seen.back().second - seen.front().second;
-  r.cpu_share = std::chrono::duration<double>(cpu).count() / std::chrono::duration<double>(wall).count();
+  if (when.size() < 2) return r;
+  std::chrono::nanoseconds used{0};
+  for (auto& [id, fl] : cpu) used += fl.second - fl.first;
+  r.cpu_share = std::chrono::duration<double>(used).count() / std::chrono::duration<double>(when.back() - when.front()).count();
   return r;
 }
 }  // namespace
@@ -248,4 +255,25 @@ TEST_CASE("runtime: busy_poll with a zero budget never spins", "[core][runtime]"
   rt.run();
   driver.join();
   CHECK(one.cpu_share < 0.10);
+}
+
+TEST_CASE("runtime: busy_poll counts connection_opened() connections too (ws-echo)", "[core][runtime]") {
+  runtime rt(2);
+  rt.helpers_on_demand();
+  rt.busy_poll(20ms, 1);
+  rt.connection_opened();
+  const auto caller = std::this_thread::get_id();
+  spin_probe one, two;
+  std::thread driver([&] {
+    one = run_spaced(rt, 20, 5ms, caller);
+    rt.connection_opened();  // two open: the helper joins and nobody polls
+    std::this_thread::sleep_for(50ms);
+    two = run_spaced(rt, 20, 5ms, caller);
+    rt.release();
+  });
+  rt.run();
+  driver.join();
+  CHECK(one.cpu_share > 0.25);
+  CHECK(one.all_on_caller);
+  CHECK(two.cpu_share < 0.10);
 }
