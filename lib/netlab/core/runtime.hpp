@@ -49,8 +49,9 @@ class runtime {
   /// scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
   void context_per_thread(unsigned shared_below = 32);
   /// Call before run(): while at most `max_connections` connections (connection_joined() or
-  /// connection_opened()) are open, the first thread polls ioc() without sleeping for up to `budget` after its last handler
-  /// before it blocks, and the other threads stay out of ioc(). A lone request/response connection
+  /// connection_opened()) are open, the first thread polls ioc() without sleeping for up to
+  /// `budget` after its last handler before it blocks, and the other threads stay out of ioc()
+  /// (which would only take its wake-ups from it). A lone request/response connection
   /// then finds the thread awake when its next message lands, instead of paying a wake-up (on the
   /// 2-vCPU benchmark VM a cross-CPU wake-up costs more than the whole exchange). Costs at most
   /// `budget` of CPU per message, none while idle. A zero budget turns it off.
