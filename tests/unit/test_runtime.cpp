@@ -56,7 +56,7 @@ void probe(runtime& rt, std::chrono::milliseconds wait, std::vector<bool>& resul
 TEST_CASE("runtime: helper threads stay out while fewer than two connections are open", "[core][runtime]") {
   runtime rt(2);
   rt.helpers_on_demand();
-  rt.connection_opened();
+  rt.connection_joined();
   std::vector<bool> overlapped;
   probe(rt, 300ms, overlapped, [&] { rt.release(); });
   rt.run();
@@ -66,16 +66,16 @@ TEST_CASE("runtime: helper threads stay out while fewer than two connections are
 TEST_CASE("runtime: a helper joins at two open connections, leaves below, joins again", "[core][runtime]") {
   runtime rt(2);
   rt.helpers_on_demand();
-  rt.connection_opened();
-  rt.connection_opened();
+  rt.connection_joined();
+  rt.connection_joined();
   std::vector<bool> overlapped;
   probe(rt, 5s, overlapped, [&] {
-    rt.connection_closed();
+    rt.connection_left();
     // A helper leaves the io_context within 100 ms of the load dropping: wait that out.
     asio::post(rt.ioc(), [&] {
       std::this_thread::sleep_for(250ms);
       probe(rt, 300ms, overlapped, [&] {
-        rt.connection_opened();
+        rt.connection_joined();
         probe(rt, 5s, overlapped, [&] { rt.release(); });
       });
     });
@@ -257,16 +257,16 @@ TEST_CASE("runtime: busy_poll with a zero budget never spins", "[core][runtime]"
   CHECK(one.cpu_share < 0.10);
 }
 
-TEST_CASE("runtime: busy_poll counts connection_opened() connections too (ws-echo)", "[core][runtime]") {
+TEST_CASE("runtime: busy_poll with helpers_on_demand (ws-echo)", "[core][runtime]") {
   runtime rt(2);
   rt.helpers_on_demand();
   rt.busy_poll(20ms, 1);
-  rt.connection_opened();
+  rt.connection_joined();
   const auto caller = std::this_thread::get_id();
   spin_probe one, two;
   std::thread driver([&] {
     one = run_spaced(rt, 20, 5ms, caller);
-    rt.connection_opened();  // two open: the helper joins and nobody polls
+    rt.connection_joined();  // two open: the helper joins and nobody polls
     std::this_thread::sleep_for(50ms);
     two = run_spaced(rt, 20, 5ms, caller);
     rt.release();

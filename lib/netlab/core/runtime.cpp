@@ -45,13 +45,6 @@ void runtime::release() {
   });
 }
 
-void runtime::connection_opened() {
-  if (open_.fetch_add(1, std::memory_order_relaxed) + 1 == 2 && on_demand_) {
-    { std::lock_guard<std::mutex> lk(helpers_mu_); }  // a helper between its check and its wait sees it
-    helpers_cv_.notify_all();
-  }
-}
-
 void runtime::context_per_thread(unsigned shared_below) {
   shared_below_ = shared_below;
   own_count_ = threads_ - 1;
@@ -63,20 +56,24 @@ void runtime::context_per_thread(unsigned shared_below) {
 }
 
 runtime::placement runtime::place_connection() {
-  if (extra_.empty() || placed_.load(std::memory_order_relaxed) < shared_below_) return {asio::make_strand(ioc_), -1};
+  if (extra_.empty() || open_.load(std::memory_order_relaxed) < shared_below_) return {asio::make_strand(ioc_), -1};
   const unsigned i = next_.fetch_add(1, std::memory_order_relaxed) % threads_;
   if (i == 0) return {asio::make_strand(ioc_), -1};  // the first thread's share (helpers may run ioc())
   return {extra_[i - 1]->get_executor(), static_cast<int>(i - 1)};
 }
 
-void runtime::connection_joined(int slot) noexcept {
-  placed_.fetch_add(1, std::memory_order_relaxed);
+void runtime::connection_joined(int slot) {
+  const long now = open_.fetch_add(1, std::memory_order_relaxed) + 1;
   if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
     own_open_[static_cast<std::size_t>(slot)].fetch_add(1, std::memory_order_relaxed);
+  if (now == 2 && on_demand_) {
+    { std::lock_guard<std::mutex> lk(helpers_mu_); }  // a helper between its check and its wait sees it
+    helpers_cv_.notify_all();
+  }
 }
 
 void runtime::connection_left(int slot) noexcept {
-  placed_.fetch_sub(1, std::memory_order_relaxed);
+  open_.fetch_sub(1, std::memory_order_relaxed);
   if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
     own_open_[static_cast<std::size_t>(slot)].fetch_sub(1, std::memory_order_relaxed);
 }

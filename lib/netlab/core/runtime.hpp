@@ -37,19 +37,19 @@ class runtime {
   void run();
 
   /// Call before run(): the threads beyond the first then run the io_context only while at least
-  /// two connections are open (connection_opened/closed), and wait outside it otherwise: a lone
+  /// two connections are open (connection_joined/left), and wait outside it otherwise: a lone
   /// connection's strand would hand its work from one thread to another on every message (ws-echo
   /// serve measured 2x fewer msgs/s at 64 B x 1 connection with an always-running second thread).
   void helpers_on_demand() { on_demand_ = true; }
   /// Call before run(): threads beyond the first get an io_context of their own. The first
   /// `shared_below` connections (place_connection()) live on ioc() with a strand each, and threads
-  /// whose own context has no connection help run ioc(): a few connections get every thread (one
-  /// connection at 64 B: 2.1x the msgs/s of one thread alone). Beyond that, connections are handed
+  /// whose own context has no connection help run ioc(): a few connections get every thread (but a
+  /// lone one, with busy_poll(), gets the first thread polling alone). Beyond that, connections are handed
   /// to the threads in turn and a thread with connections of its own runs only its context: no
   /// scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
   void context_per_thread(unsigned shared_below = 32);
-  /// Call before run(): while at most `max_connections` connections (connection_joined() or
-  /// connection_opened()) are open, the first thread polls ioc() without sleeping for up to
+  /// Call before run(): while at most `max_connections` connections (connection_joined()) are
+  /// open, the first thread polls ioc() without sleeping for up to
   /// `budget` after its last handler before it blocks, and the other threads stay out of ioc()
   /// (which would only take its wake-ups from it). A lone request/response connection
   /// then finds the thread awake when its next message lands, instead of paying a wake-up (on the
@@ -64,16 +64,13 @@ class runtime {
     int slot = -1;  ///< -1: on ioc()
   };
   placement place_connection();
-  /// A connection placed by place_connection() was accepted and is now open.
-  void connection_joined(int slot) noexcept;
+  /// A connection is open: one placed by place_connection() was accepted (its `slot`), or one the
+  /// server created itself on ioc() (-1; websocketpp makes its own sockets).
+  void connection_joined(int slot = -1);
   /// A connection counted by connection_joined() closed.
-  void connection_left(int slot) noexcept;
+  void connection_left(int slot = -1) noexcept;
   /// True after context_per_thread() with more than one thread.
   bool contexts_per_thread() const noexcept { return !extra_.empty(); }
-  /// A server connection opened (see helpers_on_demand()).
-  void connection_opened();
-  /// A server connection closed.
-  void connection_closed() { open_.fetch_sub(1, std::memory_order_relaxed); }
   /// Stops the io_context at once (all threads return from run(); pending handlers are dropped).
   void stop();
   /// Stops waiting for signals, so run() returns as soon as the remaining work drains.
@@ -85,7 +82,7 @@ class runtime {
 
   // Connection bookkeeping first: a connection still queued in a context at exit is destroyed with
   // that context and reports connection_left(), so these must outlive every context.
-  std::atomic<long> placed_{0};                    ///< open connections (connection_joined)
+  std::atomic<long> open_{0};                      ///< open connections (connection_joined)
   std::unique_ptr<std::atomic<long>[]> own_open_;  ///< per own context: its open connections
   std::size_t own_count_ = 0;
   asio::io_context ioc_;
@@ -103,14 +100,13 @@ class runtime {
   void run_first();
   bool polling() const noexcept {
     return spin_.count() > 0 &&
-           placed_.load(std::memory_order_relaxed) + open_.load(std::memory_order_relaxed) <= spin_max_;
+           open_.load(std::memory_order_relaxed) <= spin_max_;
   }
   std::chrono::microseconds spin_{0};
   long spin_max_ = 0;
   std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
   std::atomic<unsigned> next_{0};
   long shared_below_ = 0;
-  std::atomic<long> open_{0};
   std::mutex helpers_mu_;
   std::condition_variable helpers_cv_;
   bool finished_ = false;  ///< (helpers_mu_) the first thread returned from run()

@@ -37,7 +37,7 @@ struct conn_state {
   bool pong_pending = false;
   bool stop_handled = false;
   bool upgrade_accepted = false;  ///< validated: its 101 is written or on the way
-  bool open_counted = false;      ///< counted in runtime::connection_opened()
+  bool open_counted = false;      ///< counted in runtime::connection_joined()
   timer_ptr handshake_timer, ping_timer, idle_timer;
   std::string note;  ///< why the server ended it (idle, no pong, too slow), for the close log
   std::uint16_t sent_code = 0;  ///< the close code the server sent first, if it did
@@ -352,7 +352,7 @@ private:
     if (st.handshake_timer) st.handshake_timer->cancel();
     st.opened = clock::now();
     st.touch();
-    rt_.connection_opened();
+    rt_.connection_joined();
     st.open_counted = true;
     auto ext = con->get_response_header("Sec-WebSocket-Extensions");
     core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, con->get_resource(),
@@ -373,7 +373,7 @@ private:
     cancel_timers(st);
     if (st.open_counted) {
       st.open_counted = false;
-      rt_.connection_closed();
+      rt_.connection_left();
     }
     if (opt_.broadcast) remove_member(h);
     {
