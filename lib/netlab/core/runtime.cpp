@@ -62,21 +62,21 @@ runtime::placement runtime::place_connection() {
   return {extra_[i - 1]->get_executor(), static_cast<int>(i - 1)};
 }
 
-void runtime::connection_joined(int slot) {
-  const long now = open_.fetch_add(1, std::memory_order_relaxed) + 1;
+long runtime::count_connection(int slot, long delta) noexcept {
+  const long now = open_.fetch_add(delta, std::memory_order_relaxed) + delta;
   if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
-    own_open_[static_cast<std::size_t>(slot)].fetch_add(1, std::memory_order_relaxed);
-  if (now == 2 && on_demand_) {
+    own_open_[static_cast<std::size_t>(slot)].fetch_add(delta, std::memory_order_relaxed);
+  return now;
+}
+
+void runtime::connection_joined(int slot) {
+  if (count_connection(slot, 1) == 2 && on_demand_) {
     { std::lock_guard<std::mutex> lk(helpers_mu_); }  // a helper between its check and its wait sees it
     helpers_cv_.notify_all();
   }
 }
 
-void runtime::connection_left(int slot) noexcept {
-  open_.fetch_sub(1, std::memory_order_relaxed);
-  if (slot >= 0 && static_cast<std::size_t>(slot) < own_count_)
-    own_open_[static_cast<std::size_t>(slot)].fetch_sub(1, std::memory_order_relaxed);
-}
+void runtime::connection_left(int slot) noexcept { count_connection(slot, -1); }
 
 void runtime::busy_poll(std::chrono::microseconds budget, long max_connections) {
   spin_ = budget;

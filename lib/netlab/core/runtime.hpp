@@ -43,18 +43,18 @@ class runtime {
   void helpers_on_demand() { on_demand_ = true; }
   /// Call before run(): threads beyond the first get an io_context of their own. The first
   /// `shared_below` connections (place_connection()) live on ioc() with a strand each, and threads
-  /// whose own context has no connection help run ioc(): a few connections get every thread (but a
-  /// lone one, with busy_poll(), gets the first thread polling alone). Beyond that, connections are handed
-  /// to the threads in turn and a thread with connections of its own runs only its context: no
-  /// scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
+  /// whose own context has no connection help run ioc(): a few connections get every thread (a
+  /// lone one, with busy_poll(), gets the first thread polling alone). Beyond that, connections are
+  /// handed to the threads in turn and a thread with connections of its own runs only its context:
+  /// no scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
   void context_per_thread(unsigned shared_below = 32);
   /// Call before run(): while at most `max_connections` connections (connection_joined()) are
-  /// open, the first thread polls ioc() without sleeping for up to
-  /// `budget` after its last handler before it blocks, and the other threads stay out of ioc()
-  /// (which would only take its wake-ups from it). A lone request/response connection
-  /// then finds the thread awake when its next message lands, instead of paying a wake-up (on the
-  /// 2-vCPU benchmark VM a cross-CPU wake-up costs more than the whole exchange). Costs at most
-  /// `budget` of CPU per message, none while idle. A zero budget turns it off.
+  /// open, the first thread polls ioc() without sleeping for up to `budget` after its last handler
+  /// before it blocks, and the other threads stay out of ioc() (they would only take its wake-ups).
+  /// A lone request/response connection then finds the thread awake when its next message lands,
+  /// instead of paying a wake-up (on the 2-vCPU benchmark VM a cross-CPU wake-up costs more than
+  /// the whole exchange). Costs at most `budget` of CPU per message, none while idle. A zero budget
+  /// turns it off.
   void busy_poll(std::chrono::microseconds budget, long max_connections);
   /// Where the next connection is to live: `executor` (a strand on ioc(), or a thread's own
   /// context), and the `slot` to pass to connection_joined() once it is accepted and to
@@ -98,10 +98,8 @@ class runtime {
   bool on_demand_ = false;
   void run_own(std::size_t i);
   void run_first();
-  bool polling() const noexcept {
-    return spin_.count() > 0 &&
-           open_.load(std::memory_order_relaxed) <= spin_max_;
-  }
+  long count_connection(int slot, long delta) noexcept;  ///< returns the open connections after
+  bool polling() const noexcept { return spin_.count() > 0 && open_.load(std::memory_order_relaxed) <= spin_max_; }
   std::chrono::microseconds spin_{0};
   long spin_max_ = 0;
   std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
