@@ -54,6 +54,7 @@ void register_udp_serve(CLI::App* udp, action& chosen) {
       "  ack   answer each datagram with the --reply template ({msg} = the datagram, {peer} = the sender)\n"
       "  echo  RFC 862: send each datagram back unchanged\n"
       "Datagrams up to 65,536 bytes are received. Prints 'listening udp ADDRESS:PORT' once bound;\n"
+      "never answers its own address (a spoofed source) or port 0; see --loop-limit for reply loops.\n"
       "SIGINT/SIGTERM stop it cleanly (exit 0).\n"
       "Example: netlab udp serve --listen 127.0.0.1:6890 --reply '伺服器端回傳伺服器端已接收到 {msg}'");
   add_endpoint(s, "-l,--listen", a->opt.listen,
@@ -65,6 +66,11 @@ void register_udp_serve(CLI::App* udp, action& chosen) {
                 "ack mode: reply template; {msg} is replaced by the datagram, {peer} by the sender's address")
       ->capture_default_str();
   add_threads(s, a->opt.threads);
+  s->add_option("--loop-limit", a->opt.loop_limit,
+                "leave a datagram unanswered when the peer has sent our own replies back this many times in a row "
+                "(another echo server: a reply loop); also never answer source ports below 1024 (0 = off, 1-1000000)")
+      ->check(whole(0, 1000000, "N 0-1000000"))
+      ->capture_default_str();
   s->callback([a, &chosen, s] {
     auto o = a->opt;
     o.mode = a->mode == "echo" ? udp::serve_mode::echo : udp::serve_mode::ack;

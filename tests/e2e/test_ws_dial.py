@@ -7,14 +7,16 @@ are stopped.
 """
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import textwrap
 import time
 import unittest
 
-from netlab_e2e import EXIT, PYTHON, NetlabTestCase, Proc, scaled, unused_port
+from netlab_e2e import EXIT, NETLAB, PYTHON, SANITIZED, NetlabTestCase, Proc, scaled, unused_port
 
 # A standard echo server in Python websockets; prints {"port": N} once listening, records the
 # handshake headers it saw in a file when asked to.
@@ -197,6 +199,104 @@ class WsDial(NetlabTestCase):
         self.assertEqual(srv.terminate(), 0)
         code = p.wait(timeout=scaled(10))
         self.assertEqual(code, 0, p.stderr())  # 1001 with nothing pending: a clean end
+
+
+class WsDialStdin(NetlabTestCase):
+    """`ws-echo dial URL -` reads stdin at the connection's pace (issue 13 item 10): a producer that
+    never stops (`yes`) used to make the reader thread post every line at once into the io_context
+    (3 GB) and, detached, post into a destroyed io_context at exit (a crash in ~4 of 30 runs)."""
+
+    RUNS = 30
+    # A dial client needs < 10 MB (8.5 MB measured); the unpaced reader reached 600 MB in the 300 ms.
+    RSS_BOUND_KB = (300 if SANITIZED else 32) * 1024
+
+    def test_yes_pipe_30_runs_no_crash_bounded_rss(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--threads", "1")
+        url = "ws://127.0.0.1:%d/echo" % srv.port
+        codes, peaks = [], []
+        for _ in range(self.RUNS):
+            yes = subprocess.Popen(["yes"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            try:
+                p = subprocess.Popen([NETLAB, "ws-echo", "dial", url, "-", "--timeout", "300ms"], stdin=yes.stdout,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                yes.stdout.close()
+                deadline = time.monotonic() + scaled(20)
+                peak = 0
+                while True:  # the peak RSS (VmHWM only grows: its last reading is the peak) and the exit
+                    try:
+                        with open("/proc/%d/status" % p.pid) as f:
+                            peak = max([peak] + [int(l.split()[1]) for l in f if l.startswith("VmHWM:")])
+                    except (OSError, ValueError):
+                        pass
+                    pid, status = os.waitpid(p.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    if time.monotonic() > deadline:
+                        p.kill()
+                        self.fail("ws-echo dial did not exit within 20 s")
+                    time.sleep(0.005)
+                p.returncode = os.waitstatus_to_exitcode(status)
+                codes.append(p.returncode)
+                peaks.append(peak)
+            finally:
+                yes.kill()
+                yes.wait(5)
+        print("\n  yes | ws-echo dial - --timeout 300ms x%d: exit codes %s, peak RSS max %d KB"
+              % (self.RUNS, sorted(set(codes)), max(peaks)))
+        # Endless input never completes: --timeout ends it, exit 4, every time (a crash is < 0).
+        self.assertEqual(set(codes), {EXIT["timeout"]}, codes)
+        self.assertLess(max(peaks), self.RSS_BOUND_KB, peaks)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_bounded_input_every_line_arrives_in_order(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        lines = [("line %d " % i) + "x" * (i % 97) for i in range(100000)]  # ~6 MB, far over the read budget
+        data = ("\n".join(lines) + "\n").encode()
+        r = self.netlab("ws-echo", "dial", "ws://127.0.0.1:%d/echo" % srv.port, "-", "--timeout", "60s",
+                        input=data, timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertEqual(r.stdout, data)
+        # No trailing newline: the rest is the last message.
+        r = self.netlab("ws-echo", "dial", "ws://127.0.0.1:%d/echo" % srv.port, "-", input=b"a\nb\nlast", timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, b"a\nb\nlast\n"), r.stderr)
+        self.assertEqual(srv.terminate(), 0)
+
+
+class WsLoadInterrupt(NetlabTestCase):
+    """Ctrl-C during a 2-thread ws load: every connection stops on its own strand (issue 13: the
+    stop used to close connections from another thread, racing with their message handlers on
+    `closing`; the ThreadSanitizer build of this test reported it). Exit 130 with the summary."""
+
+    def await_stderr(self, proc, needle, timeout):
+        deadline = time.monotonic() + scaled(timeout)
+        while time.monotonic() < deadline:
+            if needle in proc.stderr():
+                return
+            if proc.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.fail("no %r on stderr within %ss: %r" % (needle, timeout, proc.stderr()[-2000:]))
+
+    def test_sigint_mid_run_two_threads(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--threads", "2")
+        for run in range(3):
+            with self.subTest(run=run):
+                p = self.spawn([NETLAB, "ws-echo", "dial", "ws://127.0.0.1:%d/echo" % srv.port, "--connections", "32",
+                                "--threads", "2", "--duration", "60s", "--size", "256", "--pipeline", "4"])
+                self.await_stderr(p, "load running", 20)
+                time.sleep(0.2 * (run + 1))  # mid-run: messages in flight on both threads (not a sync)
+                code = p.terminate(signal.SIGINT, timeout=15)
+                out = p.stdout_rest(5).decode()
+                self.assertEqual(code, EXIT["interrupted"], p.stderr()[-2000:])
+                m = re.search(r"ws load: (\d+) msgs of 256 B over 32 connection\(s\)", out)
+                self.assertTrue(m, out)
+                self.assertGreater(int(m.group(1)), 0, out)
+                self.assertIn("msgs/s", out)
+                self.assertNotIn("WARNING: ThreadSanitizer", p.stderr())
+        # The server is unharmed: a normal client still gets its echo, then SIGTERM exits 0.
+        r = self.netlab("ws-echo", "dial", "ws://127.0.0.1:%d/echo" % srv.port, "-m", "still here")
+        self.assertEqual((r.returncode, r.stdout), (0, b"still here\n"), r.stderr)
+        self.assertEqual(srv.terminate(), 0)
 
 
 if __name__ == "__main__":

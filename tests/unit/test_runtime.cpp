@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/query.hpp>
 #include <atomic>
@@ -11,6 +12,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <memory>
 #include <thread>
 #include <time.h>
@@ -276,4 +279,59 @@ TEST_CASE("runtime: busy_poll with helpers_on_demand (ws-echo)", "[core][runtime
   CHECK(one.cpu_share > 0.25);
   CHECK(one.all_on_caller);
   CHECK(two.cpu_share < 0.10);
+}
+
+// Issue 13 item 11: an exception escaping a handler on a pool thread used to reach std::terminate.
+// run() is the one exception boundary: it stops everything, joins, and rethrows it on the caller.
+TEST_CASE("runtime: an exception escaping a handler on any thread comes out of run()", "[core][runtime]") {
+  enum class mode { plain, on_demand, per_thread };
+  for (unsigned threads : {2u, 4u}) {
+    for (mode m : {mode::plain, mode::on_demand, mode::per_thread}) {
+      CAPTURE(threads, static_cast<int>(m));
+      runtime rt(threads);
+      if (m == mode::on_demand) rt.helpers_on_demand();
+      if (m == mode::per_thread) rt.context_per_thread(0);
+      // Two connections: on demand, the helpers run handlers too; per thread, each context has one.
+      std::vector<runtime::placement> places;
+      for (int i = 0; i < 2; ++i) places.push_back(rt.place_connection());
+      for (auto& p : places) rt.connection_joined(p.slot);
+      // Keep every thread busy, then throw from a handler that is not on the calling thread's first
+      // pick: whichever thread runs it, run() must return (no terminate) and report it.
+      const auto caller = std::this_thread::get_id();
+      std::atomic<int> thrown{0};
+      auto work = asio::make_work_guard(rt.ioc());
+      for (int i = 0; i < 64; ++i)
+        asio::post(rt.ioc(), [&thrown, caller] {
+          if (std::this_thread::get_id() != caller && thrown.fetch_add(1) == 0)
+            throw std::runtime_error("handler bug");
+          std::this_thread::sleep_for(1ms);
+        });
+      for (auto& p : places)
+        if (p.slot >= 0)
+          asio::post(p.executor, [&thrown] {
+            if (thrown.fetch_add(1) == 0) throw std::runtime_error("handler bug");
+          });
+      bool reported = false;
+      std::atomic<bool> returned{false};
+      std::thread watchdog([&] {  // a failing run() must fail the test, not hang it
+        for (int i = 0; i < 1000 && !returned; ++i) std::this_thread::sleep_for(10ms);
+        if (!returned) rt.stop();
+      });
+      try {
+        rt.run();
+      } catch (const std::runtime_error& e) {
+        reported = std::string(e.what()) == "handler bug";
+      }
+      returned = true;
+      watchdog.join();
+      CHECK(reported);
+      for (auto& p : places) rt.connection_left(p.slot);
+    }
+  }
+}
+
+TEST_CASE("runtime: an exception on the only thread comes out of run() too", "[core][runtime]") {
+  runtime rt(1);
+  asio::post(rt.ioc(), [] { throw std::logic_error("bug"); });
+  CHECK_THROWS_AS(rt.run(), std::logic_error);
 }

@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <csignal>
 #include <thread>
+#include <utility>
 
 namespace netlab::core {
 
@@ -126,41 +127,66 @@ void runtime::run_own(std::size_t i) {
   }
 }
 
+template <class F>
+void runtime::guarded(F&& f) noexcept {
+  try {
+    f();
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lk(failure_mu_);
+      if (!failure_) failure_ = std::current_exception();
+    }
+    stop();  // the other threads return from their run loops; run() reports the exception
+    {
+      std::lock_guard<std::mutex> lk(helpers_mu_);
+      finished_ = true;  // helpers waiting for connections leave too
+    }
+    helpers_cv_.notify_all();
+  }
+}
+
 void runtime::run() {
   std::vector<std::thread> pool;
   pool.reserve(threads_ - 1);
   if (!extra_.empty()) {
-    for (std::size_t i = 0; i < extra_.size(); ++i) pool.emplace_back([this, i] { run_own(i); });
-    run_first();
+    for (std::size_t i = 0; i < extra_.size(); ++i) pool.emplace_back([this, i] { guarded([this, i] { run_own(i); }); });
+    guarded([this] { run_first(); });
     for (auto& c : extra_) c->stop();  // the process's run ends with the first thread's
-    for (auto& t : pool) t.join();
-    return;
-  }
-  for (unsigned i = 1; i < threads_; ++i) {
-    if (!on_demand_) {
-      pool.emplace_back([this] { ioc_.run(); });
-      continue;
-    }
-    pool.emplace_back([this] {
-      for (;;) {
-        {
-          std::unique_lock<std::mutex> lk(helpers_mu_);
-          helpers_cv_.wait(lk, [this] { return finished_ || open_.load(std::memory_order_relaxed) >= 2; });
-          if (finished_) return;
-        }
-        // Back to the check above at least every 100 ms, so a helper leaves soon after the load does.
-        ioc_.run_for(std::chrono::milliseconds(100));
-        if (ioc_.stopped()) return;
+  } else {
+    for (unsigned i = 1; i < threads_; ++i) {
+      if (!on_demand_) {
+        pool.emplace_back([this] { guarded([this] { ioc_.run(); }); });
+        continue;
       }
-    });
+      pool.emplace_back([this] {
+        guarded([this] {
+          for (;;) {
+            {
+              std::unique_lock<std::mutex> lk(helpers_mu_);
+              helpers_cv_.wait(lk, [this] { return finished_ || open_.load(std::memory_order_relaxed) >= 2; });
+              if (finished_) return;
+            }
+            // Back to the check above at least every 100 ms, so a helper leaves soon after the load does.
+            ioc_.run_for(std::chrono::milliseconds(100));
+            if (ioc_.stopped()) return;
+          }
+        });
+      });
+    }
+    guarded([this] { run_first(); });
+    {
+      std::lock_guard<std::mutex> lk(helpers_mu_);
+      finished_ = true;
+    }
+    helpers_cv_.notify_all();
   }
-  run_first();
-  {
-    std::lock_guard<std::mutex> lk(helpers_mu_);
-    finished_ = true;
-  }
-  helpers_cv_.notify_all();
   for (auto& t : pool) t.join();
+  std::exception_ptr failure;
+  {
+    std::lock_guard<std::mutex> lk(failure_mu_);
+    failure = std::exchange(failure_, nullptr);
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace netlab::core

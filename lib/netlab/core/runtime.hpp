@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,10 @@ class runtime {
   int signal_number() const noexcept { return signal_.load(); }
 
   /// Runs the io_context on threads() threads until it runs out of work or is stopped.
+  /// The one exception boundary of the process's handlers: an exception escaping a handler on any
+  /// thread stops every context, run() joins the threads and rethrows the first such exception on
+  /// the calling thread (main's catch-all then reports it as an internal error, exit 1), instead
+  /// of std::terminate on a pool thread.
   void run();
 
   /// Call before run(): the threads beyond the first then run the io_context only while at least
@@ -98,6 +103,11 @@ class runtime {
   bool on_demand_ = false;
   void run_own(std::size_t i);
   void run_first();
+  /// Runs f (one thread's whole run loop); an exception is kept (the first one) and stops all.
+  template <class F>
+  void guarded(F&& f) noexcept;
+  std::mutex failure_mu_;
+  std::exception_ptr failure_;  ///< (failure_mu_) the first exception that escaped a handler
   long count_connection(int slot, long delta) noexcept;  ///< returns the open connections after
   bool polling() const noexcept { return spin_.count() > 0 && open_.load(std::memory_order_relaxed) <= spin_max_; }
   std::chrono::microseconds spin_{0};

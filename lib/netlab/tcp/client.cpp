@@ -1,14 +1,6 @@
 #include "netlab/tcp/client.hpp"
 
-#include <poll.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <condition_variable>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
@@ -16,6 +8,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include "netlab/core/fd_pump.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tcp/preview.hpp"
@@ -28,97 +21,7 @@ using steady = std::chrono::steady_clock;
 
 constexpr std::size_t read_chunk = 64 * 1024;
 
-/// Reads a file descriptor (stdin) on its own thread, one chunk at a time, handing each chunk to
-/// the io thread and reading the next only when asked: the socket's pace limits how much is read.
-/// A thread works for every kind of stdin (pipe, tty, regular file, which epoll refuses); poll()
-/// on a self-pipe lets stop() interrupt a blocked read.
-class fd_pump {
- public:
-  /// on_chunk runs on the io_context: data, or eof (empty data), or an error.
-  using handler = std::function<void(std::string data, bool eof, std::error_code ec)>;
-
-  fd_pump(int fd, asio::io_context& ioc, handler h) : fd_(fd), ioc_(ioc), handler_(std::move(h)) {}
-  ~fd_pump() { stop(); }
-
-  /// Reads the next chunk (starts the thread on first use).
-  void next() {
-    if (!thread_.joinable()) {
-      if (::pipe(cancel_) != 0) {
-        auto ec = std::error_code(errno, std::generic_category());
-        asio::post(ioc_, [h = handler_, ec] { h({}, false, ec); });
-        return;
-      }
-      thread_ = std::thread([this] { loop(); });
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    wanted_ = true;
-    cv_.notify_one();
-  }
-
-  /// Interrupts and joins the thread; no handler is posted afterwards.
-  void stop() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopped_ = true;
-      cv_.notify_one();
-    }
-    char c = 0;
-    [[maybe_unused]] auto w = ::write(cancel_[1], &c, 1);
-    thread_.join();
-    ::close(cancel_[0]);
-    ::close(cancel_[1]);
-  }
-
- private:
-  void loop() {
-    std::vector<char> buf(read_chunk);
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return wanted_ || stopped_; });
-        if (stopped_) return;
-        wanted_ = false;
-      }
-      ssize_t n = -1;
-      for (;;) {  // until one read gives data, end of file or a real error
-        pollfd fds[2] = {{fd_, POLLIN, 0}, {cancel_[0], POLLIN, 0}};
-        int r = ::poll(fds, 2, -1);
-        if (r < 0 && errno == EINTR) continue;
-        if (fds[1].revents) return;
-        n = ::read(fd_, buf.data(), buf.size());
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        break;
-      }
-      if (n < 0) {
-        auto ec = std::error_code(errno, std::generic_category());
-        post({}, false, ec);
-        return;
-      }
-      if (n == 0) {
-        post({}, true, {});
-        return;
-      }
-      post(std::string(buf.data(), static_cast<std::size_t>(n)), false, {});
-    }
-  }
-
-  void post(std::string data, bool eof, std::error_code ec) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) return;
-    asio::post(ioc_, [h = handler_, d = std::move(data), eof, ec]() mutable { h(std::move(d), eof, ec); });
-  }
-
-  int fd_;
-  asio::io_context& ioc_;
-  handler handler_;
-  int cancel_[2] = {-1, -1};
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool wanted_ = false;
-  bool stopped_ = false;
-};
+using core::fd_pump;
 
 // A socket error as an outcome: exit code from the error (refused/reset 3, ETIMEDOUT 4) and a hint.
 core::outcome network_failure(std::error_code ec, const std::string& what) {
@@ -243,7 +146,7 @@ class dialer : public std::enable_shared_from_this<dialer> {
     }
     if (opt_.source.fd >= 0 && !fd_done_) {
       if (!pump_)
-        pump_ = std::make_unique<fd_pump>(opt_.source.fd, rt_.ioc(),
+        pump_ = std::make_unique<fd_pump>(opt_.source.fd, rt_.ioc().get_executor(),
                                           // weak: the dialer owns the pump, a strong capture would be a cycle
                                           [weak = weak_from_this()](std::string d, bool eof, std::error_code ec) {
                                             if (auto self = weak.lock()) self->on_input(std::move(d), eof, ec);

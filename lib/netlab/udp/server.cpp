@@ -1,11 +1,15 @@
 #include "netlab/udp/server.hpp"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
 
+#include <ifaddrs.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -55,6 +59,54 @@ std::string preview(const char* p, std::size_t n) {
   return s;
 }
 
+// An IPv4 peer seen on a dual-stack socket as ::ffff:a.b.c.d is the IPv4 address a.b.c.d.
+asio::ip::address unmapped(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+// The host's own addresses, for a server bound to all interfaces (its "own endpoint" is any of them).
+std::vector<asio::ip::address> local_addresses() {
+  std::vector<asio::ip::address> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+      out.emplace_back(asio::ip::address_v4(b));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+      out.emplace_back(asio::ip::address_v6(b));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+// A datagram's fingerprint for the loop guard: its length and the bytes, or for a long one its
+// first and last 512 bytes (cheap at 64 KiB, and a bounced copy matches exactly). Never 0.
+std::uint64_t fingerprint(const char* p, std::size_t n) {
+  std::hash<std::string_view> h;
+  std::uint64_t f = n <= 1024 ? h(std::string_view(p, n))
+                              : h(std::string_view(p, 512)) * 31 + h(std::string_view(p + n - 512, 512));
+  f ^= static_cast<std::uint64_t>(n) * 0x9e3779b97f4a7c15ull;
+  return f | 1;
+}
+
+/// The reply-loop guard's memory of one peer (address and port): fingerprints of our last replies
+/// to it. A direct-mapped table of them bounds the memory whatever the number of peers.
+struct peer_memory {
+  sockaddr_in6 addr{};  ///< the key (a sockaddr_in fits); len 0: empty
+  socklen_t len = 0;
+  std::array<std::uint64_t, 8> recent{};  ///< our last replies to it; up to 8 loops at once are seen
+  unsigned next = 0;
+  unsigned repeats = 0;  ///< consecutive datagrams from it that were one of `recent`
+};
+constexpr std::size_t peer_slots = 4096;
+
 /// The socket and the counters. Receives run on one strand; replies are sent at once with a
 /// non-blocking send_to, so a slow or vanished client never holds the server up (a reply the
 /// kernel cannot take at once is dropped and counted, as UDP allows).
@@ -71,6 +123,10 @@ class server : public std::enable_shared_from_this<server> {
     auto local = sock_.local_endpoint(ec);
     if (ec) return core::outcome::fail(ec, "udp socket");
     started_ = steady::now();
+    local_port_ = local.port();
+    if (local.address().is_unspecified()) own_addresses_ = local_addresses();
+    else own_addresses_.push_back(unmapped(local.address()));
+    if (opt_.loop_limit > 0) memory_.resize(peer_slots);
     const std::string addr = opt_.listen.host.empty() ? (local.address().is_v6() ? "::" : "0.0.0.0")
                                                       : core::address_string(local.address());
     core::log().info("udp serve on {}:{} mode {} ({} thread(s))", addr, local.port(), to_string(opt_.mode), opt_.threads);
@@ -86,8 +142,10 @@ class server : public std::enable_shared_from_this<server> {
       std::error_code ec;
       self->sock_.close(ec);
       const double secs = std::chrono::duration<double>(steady::now() - self->started_).count();
-      core::log().info("stopped: {} datagram(s) in ({} B), {} reply(ies) out ({} B), {} dropped, {} truncated, {:.3f}s",
-                       self->in_, self->in_bytes_, self->out_, self->out_bytes_, self->dropped_, self->truncated_, secs);
+      core::log().info("stopped: {} datagram(s) in ({} B), {} reply(ies) out ({} B), {} dropped, {} truncated, "
+                       "{} unanswered (loop guard), {:.3f}s",
+                       self->in_, self->in_bytes_, self->out_, self->out_bytes_, self->dropped_, self->truncated_,
+                       self->unanswered_, secs);
       self->rt_.release();
     });
   }
@@ -161,6 +219,8 @@ class server : public std::enable_shared_from_this<server> {
     std::string peer = (dbg || opt_.mode == serve_mode::ack) ? peer_string(from) : std::string();
     if (dbg) log.debug("{} sent {} B: {}", peer, n, preview(data, n));
     if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer, core::hexdump(data, n));
+    peer_memory* mem = nullptr;
+    if (!may_answer(from, i, data, n, mem)) return 0;
     const char* p = data;
     std::size_t len = n;
     if (opt_.mode == serve_mode::ack) {
@@ -173,6 +233,10 @@ class server : public std::enable_shared_from_this<server> {
       if (log.should_log(spdlog::level::trace)) log.trace("tx to {}{}", peer, core::hexdump(p, std::min<std::size_t>(len, 65507)));
     }
     if (len > 65507) len = 65507;  // the largest datagram that fits; longer template output is cut
+    if (mem) {
+      mem->recent[mem->next] = fingerprint(p, len);
+      mem->next = (mem->next + 1) % mem->recent.size();
+    }
     iov_out_[k] = {const_cast<char*>(p), len};
     std::memset(&out_msgs_[k], 0, sizeof(mmsghdr));
     out_msgs_[k].msg_hdr.msg_name = &peers_[i];
@@ -180,6 +244,57 @@ class server : public std::enable_shared_from_this<server> {
     out_msgs_[k].msg_hdr.msg_iov = &iov_out_[k];
     out_msgs_[k].msg_hdr.msg_iovlen = 1;
     return 1;
+  }
+
+  bool own_endpoint(const udp::endpoint& from) const {
+    if (from.port() != local_port_) return false;
+    const auto a = unmapped(from.address());
+    if (a.is_loopback() && (own_addresses_.size() != 1 || own_addresses_[0].is_loopback())) return true;
+    return std::find(own_addresses_.begin(), own_addresses_.end(), a) != own_addresses_.end();
+  }
+
+  // The reply-loop guard (CVE-2024-2169 class). Never answer our own address and port (one spoofed
+  // datagram would make the server talk to itself forever), nor port 0; with the guard on, nor a
+  // privileged source port (the servers we could loop with live there), nor a peer bouncing our own
+  // replies back loop_limit times in a row: that unanswered datagram ends the loop, as nobody
+  // resends it. `mem` is set to the peer's memory, where the reply is then recorded.
+  bool may_answer(const udp::endpoint& from, unsigned i, const char* data, std::size_t n, peer_memory*& mem) {
+    if (from.port() == 0 || own_endpoint(from)) {
+      if (unanswered_++ == 0 || core::log().should_log(spdlog::level::debug))
+        core::log().warn("not answering a datagram from {}: {} (a spoofed source; a reply would loop)",
+                         peer_string(from), from.port() == 0 ? "port 0" : "this server's own address");
+      return false;
+    }
+    if (opt_.loop_limit == 0) return true;
+    if (from.port() < first_answered_port) {
+      if (unanswered_++ == 0 || core::log().should_log(spdlog::level::debug))
+        core::log().info("not answering {}: a privileged source port is a server's, and a reply could loop with it "
+                         "(--loop-limit 0 answers it)", peer_string(from));
+      return false;
+    }
+    const auto* key = reinterpret_cast<const unsigned char*>(&peers_[i]);
+    const socklen_t len = std::min<socklen_t>(in_msgs_[i].msg_hdr.msg_namelen, sizeof(sockaddr_in6));
+    const std::size_t slot = std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(key), len)) % peer_slots;
+    mem = &memory_[slot];
+    if (mem->len != len || std::memcmp(&mem->addr, key, len) != 0) {
+      *mem = peer_memory{};  // a new peer (or one evicted earlier): no history
+      std::memcpy(&mem->addr, key, len);
+      mem->len = len;
+      return true;
+    }
+    const std::uint64_t f = fingerprint(data, n);
+    if (std::find(mem->recent.begin(), mem->recent.end(), f) == mem->recent.end()) {
+      mem->repeats = 0;
+      return true;
+    }
+    if (++mem->repeats < opt_.loop_limit) return true;
+    mem->repeats = 0;
+    if (loops_++ == 0 || core::log().should_log(spdlog::level::debug))
+      core::log().info("not answering {}: it sent our own replies back {} times in a row (a reply loop with another "
+                       "server? see --loop-limit)", peer_string(from), opt_.loop_limit);
+    ++unanswered_;
+    mem = nullptr;
+    return false;
   }
 
   // Non-blocking: a reply the kernel cannot take at once is dropped and counted, as UDP allows.
@@ -224,7 +339,11 @@ class server : public std::enable_shared_from_this<server> {
   bool draining_ = false;
   steady::time_point started_;
   bool stopping_ = false;
+  std::uint16_t local_port_ = 0;
+  std::vector<asio::ip::address> own_addresses_;  ///< this server's address(es): never answered on local_port_
+  std::vector<peer_memory> memory_;               ///< loop guard, peer_slots entries (empty when off)
   std::uint64_t in_ = 0, in_bytes_ = 0, out_ = 0, out_bytes_ = 0, dropped_ = 0, truncated_ = 0;
+  std::uint64_t unanswered_ = 0, loops_ = 0;
 };
 
 }  // namespace

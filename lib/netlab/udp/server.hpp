@@ -28,7 +28,16 @@ struct serve_options {
   serve_mode mode = serve_mode::ack;
   std::string reply = "server received: {msg}";  ///< ack template: {msg} = datagram, {peer} = sender address
   unsigned threads = 1;                          ///< io threads
+  /// Reply-loop guard (CVE-2024-2169 class): a peer whose datagrams are, this many times in a row,
+  /// one of our own recent replies to it (another echo server bounced back to us) gets that
+  /// datagram unanswered, which ends the loop. 0: off (then low source ports are answered too).
+  unsigned loop_limit = 256;
 };
+
+/// Datagrams from these source ports are never answered while the loop guard is on: below 1024
+/// live the servers a reply could loop with (echo 7, daytime 13, chargen 19, DNS 53, TFTP 69, NTP
+/// 123...), never a client's ephemeral port. Port 0 is never answered.
+inline constexpr unsigned first_answered_port = 1024;
 
 /// Binds, prints the readiness line, answers datagrams until SIGINT/SIGTERM, then closes the socket
 /// and returns success. A bind failure returns the outcome to report (exit 3).

@@ -11,10 +11,13 @@
 #include <unordered_map>
 #include <unistd.h>
 
+#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <asio/ssl/host_name_verification.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "netlab/core/fd_pump.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/tcp/client.hpp"
 #include "netlab/ws/client.hpp"
@@ -202,35 +205,62 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     }
   }
 
+  // stdin, one message per line, paced: the next chunk is read only when the lines already read
+  // are sent and fewer than max_in_flight replies (and max_buffered unsent bytes) are owed, so a
+  // fast producer (`yes |`) costs one chunk of memory, not all it can write. The reader thread is
+  // joined in finish() and the destructor, before the io_context can go.
+  static constexpr std::uint64_t max_in_flight = 256;
+  static constexpr std::size_t max_buffered = 1024 * 1024;
+
   void start_stdin() {
     auto weak = this->weak_from_this();
-    std::thread([weak, &ioc = rt_.ioc(), fd = opt_.stdin_fd, binary = opt_.stdin_binary] {
-      std::string pending;
-      char buf[65536];
-      for (;;) {
-        const auto n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        pending.append(buf, static_cast<std::size_t>(n));
-        std::size_t start = 0, nl;
-        while ((nl = pending.find('\n', start)) != std::string::npos) {
-          std::string line = pending.substr(start, nl - start);
-          if (!line.empty() && line.back() == '\r') line.pop_back();
-          asio::post(ioc, [weak, line = std::move(line), binary] {
-            if (auto self = weak.lock()) self->send(line, binary);
-          });
-          start = nl + 1;
-        }
-        pending.erase(0, start);
-      }
-      asio::post(ioc, [weak, rest = std::move(pending), binary] {
-        auto self = weak.lock();
-        if (!self) return;
-        if (!rest.empty()) self->send(rest, binary);
-        self->input_done_ = true;
-        self->maybe_close();
-      });
-    }).detach();
+    pump_ = std::make_unique<core::fd_pump>(opt_.stdin_fd, rt_.ioc().get_executor(),
+                                            [weak](std::string d, bool eof, std::error_code ec) {
+                                              if (auto self = weak.lock()) self->on_input(std::move(d), eof, ec);
+                                            });
+    reading_ = true;
+    pump_->next();
+  }
+
+  void on_input(std::string data, bool eof, std::error_code ec) {
+    reading_ = false;
+    if (done_) return;
+    if (ec) return finish(core::outcome::fail(exit_code::local_io, "read stdin: " + ec.message()));
+    if (eof) stdin_eof_ = true;
+    else pending_.append(data);
+    send_lines();
+  }
+
+  bool can_send_more() const {
+    return sent_ - received_ < max_in_flight && con_->get_buffered_amount() < max_buffered;
+  }
+
+  // Sends the complete lines read so far while the budget allows; asks for more input when they are
+  // all out; on end of input, sends the rest as the last message.
+  void send_lines() {
+    if (!pump_ || input_done_ || reading_ || done_ || closing_) return;
+    std::size_t nl;
+    while (can_send_more() && (nl = pending_.find('\n', pos_)) != std::string::npos) {
+      std::string line = pending_.substr(pos_, nl - pos_);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      pos_ = nl + 1;
+      send(line, opt_.stdin_binary);
+      if (done_) return;
+    }
+    if (pending_.find('\n', pos_) != std::string::npos) return;  // over budget: on_message resumes
+    pending_.erase(0, pos_);
+    pos_ = 0;
+    if (!stdin_eof_) {
+      reading_ = true;
+      return pump_->next();
+    }
+    if (!pending_.empty()) {
+      if (!can_send_more()) return;
+      send(pending_, opt_.stdin_binary);
+      pending_.clear();
+    }
+    input_done_ = true;
+    maybe_close();
   }
 
   void send(const std::string& data, bool binary) {
@@ -260,6 +290,7 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
       out_.data(p.data(), p.size());
       if (p.empty() || p.back() != '\n') out_.data("\n", 1);
     }
+    send_lines();
     maybe_close();
   }
 
@@ -324,6 +355,7 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     result_ = std::move(o);
     timer_.cancel();
     close_timer_.cancel();
+    if (pump_) pump_->stop();  // joins the stdin reader: nothing is posted after this
     if (!result_.ok() && con_ && open_ && !closing_) {
       std::error_code ec;
       con_->close(result_.code == exit_code::interrupted ? websocketpp::close::status::going_away
@@ -342,8 +374,12 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
   asio::steady_timer timer_;
   asio::steady_timer close_timer_;
   core::outcome result_;
+  std::unique_ptr<core::fd_pump> pump_;  ///< after c_ and the timers: destroyed (joined) before them
+  std::string pending_;                  ///< stdin bytes read and not yet sent, from pos_
+  std::size_t pos_ = 0;
   std::uint64_t sent_ = 0, received_ = 0;
   bool open_ = false, closing_ = false, done_ = false, input_done_ = false, default_sent_ = false;
+  bool reading_ = false, stdin_eof_ = false;
 };
 
 /// Load mode: C connections on the shared io_context (run on opt.load->threads threads), each
@@ -354,6 +390,8 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   using msg_ptr = typename Client::message_ptr;
   using steady = std::chrono::steady_clock;
 
+  // Touched only by the connection's own handlers, which websocketpp runs on the connection's
+  // strand; the stop on SIGINT reaches it through interrupt() (on that strand too), never directly.
   struct conn {
     con_ptr con;
     std::uint64_t sent = 0, received = 0;
@@ -368,7 +406,8 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
 
  public:
   load_run(const dial_options& opt, core::runtime& rt, core::reporter& out)
-      : opt_(opt), lo_(*opt.load), rt_(rt), out_(out), pattern_(lo_.size), timer_(rt.ioc()) {}
+      : opt_(opt), lo_(*opt.load), rt_(rt), out_(out), pattern_(lo_.size), strand_(asio::make_strand(rt.ioc())),
+        timer_(strand_) {}
 
   core::outcome start() {
     init_client<Client, Tls>(c_, opt_, rt_.ioc());
@@ -386,6 +425,9 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     });
     c_.set_close_handler([weak](websocketpp::connection_hdl h) {
       if (auto self = weak.lock()) self->on_closed(h);
+    });
+    c_.set_interrupt_handler([weak](websocketpp::connection_hdl h) {
+      if (auto self = weak.lock()) self->on_interrupt(h);
     });
     rt_.on_signal([weak](int) {
       auto self = weak.lock();
@@ -422,7 +464,10 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
       std::lock_guard<std::mutex> lk(stats_mu_);
       for (auto& t : stats_) total += t->s;
     }
-    total.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(ended_ - began_);
+    {
+      std::lock_guard<std::mutex> lk(stats_mu_);
+      total.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(ended_ - began_);
+    }
     total.connect_errors = connect_errors_.load();
     total.errors += total.connect_errors;
     core::report_load(out_, "ws", lo_, total);
@@ -477,14 +522,19 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
       core::log().info("{} connection(s) up; load running", lo_.connections);
     }
     std::call_once(began_once_, [this] {
-      began_ = steady::now();
+      {
+        std::lock_guard<std::mutex> lk(stats_mu_);
+        began_ = steady::now();
+      }
       if (lo_.duration.count() > 0) {
-        auto weak = this->weak_from_this();
-        timer_.expires_after(lo_.duration);
-        timer_.async_wait([weak](std::error_code e) {
-      auto self = weak.lock();
-      if (!self) return;
-          if (!e) self->stopping_.store(true);
+        asio::dispatch(strand_, [weak = this->weak_from_this()] {  // timer_ lives on strand_
+          auto self = weak.lock();
+          if (!self || self->watchdog_stop_) return;
+          self->timer_.expires_after(self->lo_.duration);
+          self->timer_.async_wait([weak](std::error_code e) {
+            auto self = weak.lock();
+            if (self && !e) self->stopping_.store(true);
+          });
         });
       }
     });
@@ -523,7 +573,7 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
 
   void on_fail(websocketpp::connection_hdl h) {
     auto* c = find(h);
-    if (!c) return;
+    if (!c || c->finished) return;  // finished: stopped by on_interrupt before it connected
     if (!c->open) {
       if (connect_errors_.fetch_add(1) == 0) {
         auto o = describe_failure(c->con, opt_);
@@ -547,9 +597,8 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     if (c.finished) return;
     c.finished = true;
     if (finished_.fetch_add(1) + 1 == lo_.connections) {
-      ended_ = steady::now();
-      if (began_ == steady::time_point{}) began_ = ended_;
-      asio::post(rt_.ioc(), [weak = this->weak_from_this()] {
+      mark_end();
+      asio::post(strand_, [weak = this->weak_from_this()] {
         auto self = weak.lock();
         if (!self) return;
         self->timer_.cancel();
@@ -559,18 +608,27 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     }
   }
 
+  void mark_end() {
+    std::lock_guard<std::mutex> lk(stats_mu_);
+    if (ended_ != steady::time_point{}) return;
+    ended_ = steady::now();
+    if (began_ == steady::time_point{}) began_ = ended_;
+  }
+
+  // SIGINT: each connection stops on its own strand (on_interrupt), where its handlers run; closing
+  // it from this thread raced with its message handler on `closing` (ThreadSanitizer, 2 threads).
   void stop_all() {
     stopping_.store(true);
-    for (auto& c : conns_) {
-      if (c.finished) continue;
-      if (c.open) {
-        close_conn(c);
-      } else {
-        std::error_code ec;
-        c.con->terminate(ec);
-        done_one(c);
-      }
-    }
+    for (auto& c : conns_) c.con->interrupt();
+  }
+
+  void on_interrupt(websocketpp::connection_hdl h) {
+    auto* c = find(h);
+    if (!c || c->finished) return;
+    if (c->open) return close_conn(*c);
+    std::error_code ec;
+    c->con->terminate(ec);
+    done_one(*c);
   }
 
   void arm_watchdog() {
@@ -583,7 +641,7 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
       if (e || self->watchdog_stop_) return;
       if (steady::now() > self->deadline_) {
         core::log().warn("load: the run outlived its deadline; stopping");
-        self->ended_ = steady::now();
+        self->mark_end();
         self->rt_.stop();
         return;
       }
@@ -599,6 +657,7 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   Client c_;
   std::vector<conn> conns_;
   std::unordered_map<const void*, std::size_t> index_;
+  asio::strand<asio::io_context::executor_type> strand_;  ///< timer_'s
   asio::steady_timer timer_;
   std::mutex stats_mu_;
   std::vector<std::unique_ptr<thread_stats>> stats_;
@@ -606,9 +665,9 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   std::atomic<bool> stopping_{false};
   std::atomic<unsigned> opened_{0}, finished_{0}, connect_errors_{0};
   std::once_flag began_once_;
-  steady::time_point began_{}, ended_{}, deadline_{};
-  bool interrupted_ = false;
-  bool watchdog_stop_ = false;
+  steady::time_point began_{}, ended_{}, deadline_{};  ///< began_, ended_: (stats_mu_)
+  bool interrupted_ = false;                            ///< read after run() only
+  std::atomic<bool> watchdog_stop_{false};
 };
 
 /// Runs the exchange or the load mode with client type `Client`.
