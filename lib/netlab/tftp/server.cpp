@@ -28,9 +28,10 @@ namespace fs = std::filesystem;
 
 constexpr int socket_buffer = 4 << 20;  // per-transfer SO_SNDBUF/SO_RCVBUF wish (the kernel caps it)
 
-// ERROR replies from the listening port: a token bucket of error_burst, refilled at error_rate per
-// second. Refusals cost the sender nothing to provoke (a spoofed source included), so the server's
-// answers to them must be bounded; past the bucket they are dropped (and counted).
+// ERROR replies to malformed requests on the listening port: a token bucket of error_burst, refilled at
+// error_rate per second. Garbage costs the sender nothing (a spoofed source included), so the answers
+// to it must be bounded; past the bucket they are dropped (and counted). A client sending garbage is
+// broken: a few answers are enough to tell its author.
 constexpr double error_rate = 20.0;
 constexpr double error_burst = 40.0;
 
@@ -93,8 +94,9 @@ private:
     return false;
   }
 
-  void reply_error(const udp::endpoint& to, error_code code, const std::string& msg, bool budgeted = false) {
-    if (!budgeted && !error_budget()) return;
+  /// Sends ERROR `code` to `to`; `always`: not subject to the malformed-request rate limit.
+  void reply_error(const udp::endpoint& to, error_code code, const std::string& msg, bool always = false) {
+    if (!always && !error_budget()) return;
     auto bytes = encode(error{static_cast<std::uint16_t>(code), msg});
     std::error_code ec;
     sock_.send_to(asio::buffer(bytes), to, 0, ec);
@@ -147,7 +149,8 @@ private:
     const char* op = write ? "WRQ" : "RRQ";
     const std::string label = who + " " + op + " " + req->filename;
     auto refuse = [&](error_code code, const std::string& why) {
-      if (!error_budget()) return;  // a flood of refused requests: neither answered nor logged one by one
+      // A well-formed request is always answered (a client waits for it; the ERROR is about as small as
+      // the request, so it amplifies nothing); only replies to malformed datagrams are rate-limited.
       log.info("{}: refused: {} (ERROR {})", label, why, static_cast<int>(code));
       reply_error(peer, code, why, true);
     };
@@ -300,7 +303,7 @@ private:
     if (stopped_) return;
     stopped_ = true;
     grace_.cancel();
-    core::log().info("stopped ({} datagram(s) dropped on the listening port, {} ERROR repl(ies) over the rate limit)",
+    core::log().info("stopped ({} datagram(s) dropped on the listening port, {} ERROR repl(ies) to malformed requests over the rate limit)",
                      dropped_, errors_suppressed_);
     rt_.release();
   }
