@@ -98,11 +98,12 @@ def fetch_small(port, name, bind="127.0.0.1", timeout=2.0):
         s.close()
 
 
-# Swaps ROOT/swap between a regular file and a symlink to SECRET (atomic renames) for at most SECONDS.
+# Swaps ROOT/swap between a regular file, a symlink to SECRET and a FIFO (atomic renames) for at most
+# SECONDS.
 SWAPPER = r"""
 import os, sys, time
 root, secret, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-target, tmp_file, tmp_link = [os.path.join(root, n) for n in ("swap", ".file", ".link")]
+target, tmp_file, tmp_link, tmp_fifo = [os.path.join(root, n) for n in ("swap", ".file", ".link", ".fifo")]
 with open(target, "wb") as f:
     f.write(b"inside\n")
 print("swapping", flush=True)
@@ -114,6 +115,9 @@ while time.monotonic() < deadline and n < 10000000:
     os.replace(tmp_file, target)
     os.symlink(secret, tmp_link)
     os.replace(tmp_link, target)
+    if n % 4 == 0:  # now and then a FIFO, which must not hang the server either
+        os.mkfifo(tmp_fifo)
+        os.replace(tmp_fifo, target)
     n += 1
 """
 
@@ -250,7 +254,8 @@ class HostileTftp(NetlabTestCase):
         self.assert_healthy_then_stop(srv)
 
     def test_swapping_a_file_and_a_symlink_out_never_serves_the_outside(self):
-        """The old check-then-open served the outside file in ~2% of tries."""
+        """The old check-then-open served the outside file in ~2% of tries (and blocked for good in
+        open() when the name became a FIFO after the check)."""
         srv = self.serve("--max-per-client", "100")
         # The swapper is a process of its own (a thread would share the GIL with the fetch loop), bounded
         # in time and count; stopped by its PID.
