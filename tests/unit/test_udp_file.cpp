@@ -12,6 +12,7 @@
 
 #include "cli_fixture.hpp"
 #include "netlab/tftp/client.hpp"
+#include "netlab/tftp/detail/listen_guard.hpp"
 #include "netlab/tftp/fault.hpp"
 #include "netlab/tftp/files.hpp"
 #include "netlab/tftp/negotiate.hpp"
@@ -177,6 +178,30 @@ TEST_CASE("paths under the root", "[tftp][security]") {
   CHECK(resolve(root.path, "ok.txt", true, true).ok());
   CHECK(resolve(root.path, "out-link", true, true).refusal == error_code::access_violation);
   CHECK(resolve(root.path, "nodir/new.bin", true, false).refusal == error_code::file_not_found);
+}
+
+TEST_CASE("the listening port never answers its own endpoint, and rate-limits ERRORs", "[tftp][security]") {
+  using asio::ip::make_address;
+  using asio::ip::udp;
+  const udp::endpoint local(make_address("127.0.0.1"), 6969);
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("127.0.0.1"), 6969), local));
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("127.0.0.2"), 6969), local));   // loopback, our port
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("::ffff:127.0.0.1"), 6969), local));
+  CHECK_FALSE(detail::is_own_endpoint(udp::endpoint(make_address("127.0.0.1"), 6970), local));
+  CHECK_FALSE(detail::is_own_endpoint(udp::endpoint(make_address("192.0.2.7"), 6969), local));
+  const udp::endpoint any(make_address("::"), 69);
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("192.0.2.7"), 69), any));     // wildcard: any address
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("::ffff:192.0.2.7"), 69), any));
+  CHECK_FALSE(detail::is_own_endpoint(udp::endpoint(make_address("192.0.2.7"), 40000), any));
+  // 20 per second, bursts of 40: 1,000 malformed requests in 2 s draw at most 40 + 2 * 20 replies.
+  const auto t0 = std::chrono::steady_clock::now();
+  detail::token_bucket bucket(20.0, 40.0, t0);
+  int replies = 0;
+  for (int i = 0; i < 1000; ++i)
+    if (bucket.take(t0 + std::chrono::milliseconds(2 * i))) ++replies;
+  CHECK(replies >= 79);
+  CHECK(replies <= 80);
+  CHECK(bucket.take(t0 + std::chrono::seconds(60)));  // refilled after a quiet minute
 }
 
 TEST_CASE("requests are opened beneath the root's descriptor, never by a path checked earlier", "[tftp][security]") {

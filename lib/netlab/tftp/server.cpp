@@ -17,6 +17,7 @@
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/detail/listen.hpp"
+#include "netlab/tftp/detail/listen_guard.hpp"
 #include "netlab/tftp/raw.hpp"
 #include "netlab/tftp/transfer.hpp"
 
@@ -80,12 +81,7 @@ private:
   // True if an ERROR may go out now (token bucket); false: drop it, and say so once per second at most.
   bool error_budget() {
     const auto now = std::chrono::steady_clock::now();
-    tokens_ = std::min(error_burst, tokens_ + std::chrono::duration<double>(now - refilled_).count() * error_rate);
-    refilled_ = now;
-    if (tokens_ >= 1.0) {
-      tokens_ -= 1.0;
-      return true;
-    }
+    if (errors_.take(now)) return true;
     ++errors_suppressed_;
     if (now - suppressed_logged_ >= std::chrono::seconds(1)) {
       suppressed_logged_ = now;
@@ -102,17 +98,6 @@ private:
     sock_.send_to(asio::buffer(bytes), to, 0, ec);
   }
 
-  // A datagram from this server's own listening endpoint (spoofed: nothing legitimate sends from it).
-  // Answering it would send to ourselves, and with the reply answered in turn, loop forever (the
-  // CVE-2024-2169 class). With a wildcard bind, any of this host's addresses may be "us": then any
-  // source on our port counts (a remote client bound to a TFTP server's port is as suspect).
-  bool from_ourselves(const udp::endpoint& peer) const {
-    if (peer.port() != local_.port()) return false;
-    const auto a = peer.address(), l = local_.address();
-    if (a == l || a.is_loopback() || l.is_unspecified()) return true;
-    return a.is_v6() && a.to_v6().is_v4_mapped() && asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()) == l;
-  }
-
   void on_request(std::size_t n) {
     auto& log = core::log();
     const auto peer = peer_;
@@ -121,7 +106,7 @@ private:
       log.debug("{}: dropped an oversized datagram ({} B)", who, n);
       return;
     }
-    if (from_ourselves(peer)) {
+    if (detail::is_own_endpoint(peer, local_)) {  // spoofed: answering it would loop
       ++dropped_;
       log.debug("{}: dropped a datagram from the server's own port (spoofed source)", who);
       return;
@@ -319,8 +304,7 @@ private:
   udp::endpoint local_;
   fs::path root_;
   std::unique_ptr<root_dir> dir_;
-  double tokens_ = error_burst;
-  std::chrono::steady_clock::time_point refilled_ = std::chrono::steady_clock::now();
+  detail::token_bucket errors_{error_rate, error_burst};
   std::chrono::steady_clock::time_point suppressed_logged_{};
   std::uint64_t errors_suppressed_ = 0;
   std::uint64_t dropped_ = 0;
