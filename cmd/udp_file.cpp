@@ -66,9 +66,11 @@ void register_serve(CLI::App* g, action& chosen) {
   auto a = std::make_shared<serve_args>();
   auto* s = g->add_subcommand("serve", "serve files over TFTP (RFC 1350 + options), one port per transfer");
   s->footer(
-      "Serves regular files under --root; '..', paths outside the root and symlinks leading out get ERROR 2,\n"
-      "missing files ERROR 1. Read-only unless --allow-upload (new files only; written to a temporary name and\n"
-      "renamed when complete). Options understood: blksize, tsize, timeout, utimeout, windowsize.\n"
+      "Serves regular files under --root; '..', paths outside the root, absolute symlinks and symlinks leading\n"
+      "out get ERROR 2, missing files ERROR 1, FIFOs and devices ERROR 2. Read-only unless --allow-upload (new\n"
+      "files only; written to a temporary name and renamed when complete). Options understood: blksize,\n"
+      "tsize (octet mode), timeout, utimeout, windowsize. Only RRQ/WRQ are answered on the listening port;\n"
+      "ERROR replies there are rate-limited (20/s, bursts of 40).\n"
       "Prints 'listening tftp ADDRESS:PORT' once bound; SIGINT/SIGTERM let running transfers finish for a few\n"
       "seconds, then abort them with an ERROR (exit 0).\n"
       "Examples:\n"
@@ -83,6 +85,12 @@ void register_serve(CLI::App* g, action& chosen) {
   s->add_flag("--allow-overwrite", a->opt.allow_overwrite, "uploads may replace existing files (needs --allow-upload)");
   s->add_option("--max-transfers", a->opt.max_transfers, "concurrent transfers; more get ERROR 0 'busy'")
       ->check(whole(1, 100000, "N 1-100000"))->capture_default_str();
+  s->add_option("--max-per-client", a->opt.max_per_client,
+                "concurrent transfers from one client address (any port); more get ERROR 0")
+      ->check(whole(1, 100000, "N 1-100000"))->capture_default_str();
+  add_duration(s, "--max-silence", a->opt.max_silence,
+               "drop a transfer whose peer stays silent this long in all, whatever --timeout/--retries and the "
+               "client's timeout option (frees its slot)");
   s->add_option("--max-blksize", a->max_blksize, "largest blksize granted (8-65464)")
       ->check(whole(8, tftp::max_blksize, "N 8-65464"))->capture_default_str();
   s->add_option("--max-windowsize", a->max_windowsize, "largest windowsize granted (1-65535)")
@@ -100,6 +108,7 @@ void register_serve(CLI::App* g, action& chosen) {
     if (!std::filesystem::is_directory(o.root, ec))
       usage_error("--root " + o.root + " is not a directory (give the directory to serve, e.g. --root .)");
     if (o.limits.default_timeout.count() < 10) usage_error("--timeout must be at least 10ms");
+    if (o.max_silence.count() < 10) usage_error("--max-silence must be at least 10ms");
     o.limits.max_blksize = static_cast<std::size_t>(a->max_blksize);
     o.limits.max_windowsize = static_cast<unsigned>(a->max_windowsize);
     o.limits.retries = static_cast<unsigned>(a->retries);

@@ -366,3 +366,166 @@ TEST_CASE("tftp session: duplicated packets cost a bounded number of extra block
     }
   }
 }
+
+TEST_CASE("tftp session: retransmission timers are capped by max_silence in all", "[tftp][session][hostile]") {
+  using std::chrono::milliseconds;
+  CHECK(capped_backoff(milliseconds(1000), 0, milliseconds(0), milliseconds(60000)) == milliseconds(1000));
+  CHECK(capped_backoff(milliseconds(1000), 3, milliseconds(0), milliseconds(60000)) == milliseconds(8000));
+  CHECK(capped_backoff(milliseconds(255000), 0, milliseconds(0), milliseconds(60000)) == milliseconds(60000));
+  CHECK(capped_backoff(milliseconds(1000), 5, milliseconds(59500), milliseconds(60000)) == milliseconds(500));
+  CHECK(capped_backoff(milliseconds(255000), 2, milliseconds(0), milliseconds(0)) == milliseconds(255000));  // 0: no cap
+  // A silent peer that asked for timeout=255 s: the sender and the receiver give up within max_silence,
+  // after at most `retries` retransmissions, however large the timeout and the retry count.
+  for (unsigned retries : {5u, 100u}) {
+    for (auto timeout : {milliseconds(255000), milliseconds(1000)}) {
+      transfer_settings s;
+      s.timeout = timeout;
+      s.retries = retries;
+      s.max_silence = milliseconds(10000);
+      sender tx(100000, s);
+      receiver rx(s);
+      for (int side = 0; side < 2; ++side) {
+        std::vector<action> out;
+        side == 0 ? tx.start(out) : rx.start(out);
+        milliseconds waited{0};
+        unsigned timeouts = 0;
+        bool failed = false;
+        for (int i = 0; i < 1000 && !failed; ++i) {
+          REQUIRE(out.back().what == action::kind::arm_timer);
+          waited += out.back().timer;
+          out.clear();
+          side == 0 ? tx.on_timeout(out) : rx.on_timeout(out);
+          ++timeouts;
+          failed = out.size() == 1 && out[0].what == action::kind::failed;
+        }
+        INFO("side " << side << " timeout " << timeout.count() << " retries " << retries);
+        CHECK(failed);
+        CHECK(waited <= s.max_silence);
+        CHECK(timeouts <= retries + 1);
+      }
+    }
+  }
+}
+
+TEST_CASE("tftp session: progress resets the silence budget", "[tftp][session][hostile]") {
+  transfer_settings s;
+  s.timeout = std::chrono::milliseconds(2000);  // timers 2 s then 4 s: 6 s of the 10 s, then progress
+  s.retries = 100;
+  s.max_silence = std::chrono::milliseconds(10000);
+  s.blksize = 512;
+  sender tx(512 * 100, s);
+  std::vector<action> out;
+  tx.start(out);
+  for (std::uint16_t b = 1; b <= 20; ++b) {  // a slow client: two timeouts, then an ACK, twenty times
+    out.clear();
+    tx.on_timeout(out);
+    out.clear();
+    tx.on_timeout(out);
+    REQUIRE_FALSE(out.empty());
+    REQUIRE(out[0].what == action::kind::send_data);
+    out.clear();
+    tx.on_ack(b, out);
+    REQUIRE(tx.acknowledged() == b);
+  }
+}
+
+TEST_CASE("tftp session: a stale ACK never moves the sender past what was acknowledged (windows >= 32768)",
+          "[tftp][session][hostile]") {
+  // With 16-bit block numbers, an ACK from an earlier window must not read as one of the current
+  // window: windowsize 65535 once let a stale ACK 65534 move the sender to block 131071, so the
+  // receiver took block 131073 for block 65537.
+  for (unsigned w : {32768u, 40000u, 65535u}) {
+    INFO("windowsize " << w);
+    transfer_settings s;
+    s.blksize = 8;
+    s.windowsize = w;
+    const std::uint64_t size = 300000ull * 8 + 3;
+    sender tx(size, s);
+    std::vector<action> out;
+    std::uint64_t sent = 0;
+    auto note = [&] {
+      for (const auto& a : out)
+        if (a.what == action::kind::send_data) {
+          const std::uint64_t block = a.offset / s.blksize + 1;
+          CHECK(block <= tx.blocks());
+          CHECK(a.offset + a.size <= size);
+          CHECK(static_cast<std::uint16_t>(block & 0xffff) == a.wire_block);
+          sent = std::max(sent, block);
+        }
+      out.clear();
+    };
+    tx.start(out);
+    note();
+    std::uint64_t legit = 0;  // highest block the (perfect) receiver acknowledged
+    std::vector<std::uint64_t> acks;
+    for (int round = 0; round < 40 && !tx.finished(); ++round) {
+      legit = sent;  // everything sent arrived, in order
+      acks.push_back(legit);
+      tx.on_ack(static_cast<std::uint16_t>(legit & 0xffff), out);
+      note();
+      CHECK(tx.acknowledged() == legit);
+      // Reordered and replayed ACKs up to half the block space behind (an ACK delayed by more than
+      // 32768 blocks is indistinguishable from a new one with 16-bit numbers: no sender can tell).
+      std::vector<std::uint64_t> stale;
+      for (auto b : acks)
+        if (b < legit && legit - b <= 32768) stale.push_back(b);
+      for (std::uint64_t back : {1ull, 2ull, 100ull, 32767ull, 32768ull})
+        if (legit > back) stale.push_back(legit - back);
+      for (auto b : stale) {
+        tx.on_ack(static_cast<std::uint16_t>(b & 0xffff), out);
+        note();
+        REQUIRE(tx.acknowledged() <= legit);  // never acknowledged past what the receiver got
+      }
+      CHECK(sent <= legit + max_blocks_in_flight);
+    }
+    CHECK(tx.finished());
+  }
+}
+
+TEST_CASE("tftp session: a receiver acknowledges at most 32767 blocks at a time", "[tftp][session]") {
+  transfer_settings s;
+  s.blksize = 8;
+  s.windowsize = 65535;
+  receiver rx(s);
+  std::vector<action> out;
+  rx.start(out);
+  std::uint64_t acks = 0;
+  for (std::uint64_t b = 1; b <= 70000; ++b) {
+    out.clear();
+    rx.on_data(static_cast<std::uint16_t>(b & 0xffff), 8, out);
+    for (const auto& a : out)
+      if (a.what == action::kind::send_ack) {
+        ++acks;
+        CHECK(b % max_blocks_in_flight == 0);
+      }
+  }
+  CHECK(acks == 70000 / max_blocks_in_flight);
+}
+
+TEST_CASE("tftp session: a sender of unknown size learns it and never sends past the end", "[tftp][session]") {
+  transfer_settings s;
+  s.blksize = 10;
+  s.windowsize = 4;
+  sender tx(sender::unknown_size, s);
+  std::vector<action> out;
+  tx.start(out);
+  REQUIRE(out.size() == 5);  // four DATA (full, as far as the sender knows) and the timer
+  tx.learn_size(25, out);    // the source found its end inside this window
+  std::vector<std::pair<std::uint16_t, std::size_t>> data;
+  for (const auto& a : out)
+    if (a.what == action::kind::send_data) data.emplace_back(a.wire_block, a.size);
+  CHECK(data == std::vector<std::pair<std::uint16_t, std::size_t>>{{1, 10}, {2, 10}, {3, 5}});
+  CHECK(tx.blocks() == 3);
+  out.clear();
+  tx.on_ack(3, out);
+  CHECK(tx.finished());
+  // An end exactly at a block boundary still ends with an empty block.
+  sender ex(sender::unknown_size, s);
+  out.clear();
+  ex.start(out);
+  ex.learn_size(20, out);
+  std::vector<std::size_t> sizes;
+  for (const auto& a : out)
+    if (a.what == action::kind::send_data) sizes.push_back(a.size);
+  CHECK(sizes == std::vector<std::size_t>{10, 10, 0});
+}

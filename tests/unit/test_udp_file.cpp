@@ -7,10 +7,12 @@
 #include <cstring>
 #include <fstream>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli_fixture.hpp"
 #include "netlab/tftp/client.hpp"
+#include "netlab/tftp/detail/listen_guard.hpp"
 #include "netlab/tftp/fault.hpp"
 #include "netlab/tftp/files.hpp"
 #include "netlab/tftp/negotiate.hpp"
@@ -178,6 +180,173 @@ TEST_CASE("paths under the root", "[tftp][security]") {
   CHECK(resolve(root.path, "nodir/new.bin", true, false).refusal == error_code::file_not_found);
 }
 
+TEST_CASE("the listening port never answers its own endpoint, and rate-limits ERRORs", "[tftp][security]") {
+  using asio::ip::make_address;
+  using asio::ip::udp;
+  const udp::endpoint local(make_address("127.0.0.1"), 6969);
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("127.0.0.1"), 6969), local));
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("127.0.0.2"), 6969), local));   // loopback, our port
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("::ffff:127.0.0.1"), 6969), local));
+  CHECK_FALSE(detail::is_own_endpoint(udp::endpoint(make_address("127.0.0.1"), 6970), local));
+  CHECK_FALSE(detail::is_own_endpoint(udp::endpoint(make_address("192.0.2.7"), 6969), local));
+  const udp::endpoint any(make_address("::"), 69);
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("192.0.2.7"), 69), any));     // wildcard: any address
+  CHECK(detail::is_own_endpoint(udp::endpoint(make_address("::ffff:192.0.2.7"), 69), any));
+  CHECK_FALSE(detail::is_own_endpoint(udp::endpoint(make_address("192.0.2.7"), 40000), any));
+  // 20 per second, bursts of 40: 1,000 malformed requests in 2 s draw at most 40 + 2 * 20 replies.
+  const auto t0 = std::chrono::steady_clock::now();
+  detail::token_bucket bucket(20.0, 40.0, t0);
+  int replies = 0;
+  for (int i = 0; i < 1000; ++i)
+    if (bucket.take(t0 + std::chrono::milliseconds(2 * i))) ++replies;
+  CHECK(replies >= 79);
+  CHECK(replies <= 80);
+  CHECK(bucket.take(t0 + std::chrono::seconds(60)));  // refilled after a quiet minute
+}
+
+TEST_CASE("requests are opened beneath the root's descriptor, never by a path checked earlier", "[tftp][security]") {
+  temp_dir root, outside;
+  root.write("ok.txt", "x");
+  fs::create_directories(root.path / "sub");
+  root.write("sub/in.txt", "y");
+  auto secret = outside.write("secret", "s");
+  fs::create_symlink(secret, root.path / "out-link");              // absolute, leads out
+  fs::create_symlink("../" + outside.path.filename().string() + "/secret", root.path / "rel-out");
+  fs::create_symlink("out-link", root.path / "chain");              // a chain ending outside
+  fs::create_symlink("ok.txt", root.path / "in-link");              // relative, stays inside
+  fs::create_symlink("in-link", root.path / "in-chain");            // a chain staying inside
+  fs::create_symlink(root.path / "ok.txt", root.path / "abs-in");   // absolute, even if inside
+  fs::create_symlink(outside.path, root.path / "dir-out");          // a directory outside
+  REQUIRE(::mkfifo((root.path / "fifo").c_str(), 0600) == 0);
+  std::error_code ec;
+  auto dir = root_dir::open(root.path, ec);
+  REQUIRE(dir);
+  for (bool fallback : {false, true}) {
+    INFO((fallback ? "per-component openat fallback" : "openat2"));
+    detail::force_openat_fallback(fallback);
+    auto read_ok = [&](const std::string& n) { return open_for_read(*dir, n).ok(); };
+    auto read_refusal = [&](const std::string& n) { return open_for_read(*dir, n).refusal; };
+    CHECK(read_ok("ok.txt"));
+    CHECK(read_ok("sub/in.txt"));
+    CHECK(read_ok("./sub//in.txt"));
+    CHECK(read_ok((root.path / "ok.txt").string()));
+    CHECK(read_ok("in-link") == !fallback);  // the fallback follows no symlink at all
+    CHECK(read_ok("in-chain") == !fallback);
+    for (const char* bad : {"../x", "sub/../ok.txt", "out-link", "rel-out", "chain", "abs-in", "dir-out/secret", "sub",
+                            "fifo", "/etc/passwd"}) {
+      INFO(bad);
+      CHECK(read_refusal(bad) == error_code::access_violation);
+    }
+    CHECK(read_refusal(secret.string()) == error_code::access_violation);
+    CHECK(read_refusal("missing") == error_code::file_not_found);
+    CHECK(read_refusal("") == error_code::file_not_found);
+    auto f = open_for_read(*dir, "ok.txt");
+    REQUIRE(f.ok());
+    auto src = source::open(std::move(f.fd), false, ec);
+    REQUIRE(src);
+    CHECK(src->size() == 1);
+    // Writes: the directory is opened beneath the root, the name checked there without following it.
+    CHECK(open_for_write(*dir, "new.bin", false).ok());
+    CHECK(open_for_write(*dir, "sub/new.bin", false).leaf == "new.bin");
+    CHECK(open_for_write(*dir, "ok.txt", false).refusal == error_code::file_exists);
+    CHECK(open_for_write(*dir, "ok.txt", true).ok());
+    CHECK(open_for_write(*dir, "out-link", true).refusal == error_code::access_violation);
+    CHECK(open_for_write(*dir, "dir-out/new.bin", true).refusal == error_code::access_violation);
+    CHECK(open_for_write(*dir, "nodir/new.bin", false).refusal == error_code::file_not_found);
+    CHECK(open_for_write(*dir, "../new.bin", false).refusal == error_code::access_violation);
+  }
+  detail::force_openat_fallback(false);
+  CHECK_FALSE(fs::exists(outside.path / "new.bin"));
+}
+
+TEST_CASE("uploads never go through a dangling symlink, even one planted after the check", "[tftp][security]") {
+  temp_dir root, outside;
+  const auto target = outside.path / "planted";
+  fs::create_symlink(target, root.path / "dangling");
+  std::error_code ec;
+  auto dir = root_dir::open(root.path, ec);
+  REQUIRE(dir);
+  // Without --allow-overwrite a dangling symlink is an existing name; with it, still never replaced.
+  CHECK(open_for_write(*dir, "dangling", false).refusal == error_code::file_exists);
+  CHECK(open_for_write(*dir, "dangling", true).refusal == error_code::access_violation);
+  // The race: the name is free at the check, a symlink appears before the rename.
+  auto w = open_for_write(*dir, "late", false);
+  REQUIRE(w.ok());
+  sink::options o;
+  o.dir_fd = w.fd.get();
+  o.target = w.leaf;
+  o.temporary = ".late.part";
+  auto s = sink::create(o, ec);
+  REQUIRE(s);
+  const std::uint8_t data[] = {'h', 'i'};
+  REQUIRE(s->write(data, 2, ec));
+  fs::create_symlink(target, root.path / "late");
+  CHECK_FALSE(s->commit(ec));
+  CHECK(ec == std::errc::file_exists);
+  s.reset();
+  CHECK_FALSE(fs::exists(target));                                    // nothing written outside
+  CHECK(fs::is_symlink(fs::symlink_status(root.path / "late")));     // the planted name untouched
+  CHECK_FALSE(fs::exists(fs::symlink_status(root.path / ".late.part")));  // the temporary removed
+  // A temporary is never created through a symlink either.
+  fs::create_symlink(target, root.path / ".planted.part");
+  o.temporary = ".planted.part";
+  CHECK_FALSE(sink::create(o, ec));
+  CHECK_FALSE(fs::exists(target));
+  CHECK(fs::is_symlink(fs::symlink_status(root.path / ".planted.part")));
+  // The normal case: created in the directory and renamed there.
+  o.temporary = ".ok.part";
+  o.target = "ok.bin";
+  auto good = sink::create(o, ec);
+  REQUIRE(good);
+  REQUIRE(good->write(data, 2, ec));
+  REQUIRE(good->commit(ec));
+  CHECK(slurp(root.path / "ok.bin") == "hi");
+}
+
+TEST_CASE("netascii is converted a window at a time, exact across block and chunk boundaries", "[tftp][files]") {
+  temp_dir d;
+  // 3.5 MiB of text with CR and LF everywhere, and on both sides of each 1 MiB conversion chunk.
+  std::string text(3 * (1 << 20) + (1 << 19), 'a');
+  std::uint32_t x = 12345;
+  for (auto& c : text) {
+    x = x * 1103515245u + 12345u;
+    const auto r = (x >> 16) % 16;
+    c = r == 0 ? '\n' : r == 1 ? '\r' : r == 2 ? '\0' : static_cast<char>('a' + r);
+  }
+  for (std::size_t k = 1; k <= 3; ++k) {
+    text[k * (1 << 20) - 1] = '\r';
+    text[k * (1 << 20)] = '\n';
+  }
+  text.back() = '\r';
+  const auto wire = netascii_encode(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  std::error_code ec;
+  auto s = source::open(d.write("t.txt", text), true, ec);
+  REQUIRE(s);
+  CHECK_FALSE(s->size_known());  // not before the conversion reached the end
+  auto check = [&](std::uint64_t lo, std::uint64_t hi) {
+    INFO("window [" << lo << ", " << hi << ")");
+    REQUIRE(s->ensure(lo, hi, ec));
+    hi = std::min<std::uint64_t>(hi, wire.size());
+    for (std::uint64_t o = lo; o < hi; o += 997) REQUIRE(*s->at(o) == wire[o]);
+    REQUIRE(*s->at(hi - 1) == wire[hi - 1]);
+    REQUIRE(std::memcmp(s->at(lo), wire.data() + lo, hi - lo) == 0);
+  };
+  const std::uint64_t blk = 1428, win = 16 * blk;
+  for (std::uint64_t lo = 0; lo < wire.size(); lo += win) {
+    check(lo, lo + win);
+    if (lo >= 3 * win) check(lo - 3 * win, lo - 2 * win);  // a retransmission goes back
+  }
+  CHECK(s->size_known());
+  CHECK(s->size() == wire.size());
+  check(0, 100);                                   // back to the very start
+  check(wire.size() - 10, wire.size() + 1000);     // past the end: clamped
+  // An empty file's size is known at once.
+  auto e = source::open(d.write("e.txt", ""), true, ec);
+  REQUIRE(e);
+  CHECK(e->size_known());
+  CHECK(e->size() == 0);
+}
+
 TEST_CASE("sink writes a temporary and renames on commit; abandon removes it", "[tftp][files]") {
   temp_dir d;
   sink::options o;
@@ -342,6 +511,8 @@ TEST_CASE("source reads a window in one go and serves any offset in it", "[tftp]
   CHECK(*s->at(data.size() - 1) == static_cast<std::uint8_t>(data.back()));
   auto n = source::open(d.write("n.txt", "x\n"), true, ec);
   REQUIRE(n);
+  REQUIRE(n->ensure(0, 512, ec));  // netascii learns its size as it converts
+  CHECK(n->size_known());
   CHECK(n->size() == 3);
   CHECK_FALSE(source::open(d.path / "missing", false, ec));
 }
@@ -389,7 +560,13 @@ TEST_CASE("udp-file serve command line", "[tftp][cli]") {
   CHECK(d.root == ".");
   CHECK_FALSE(d.allow_upload);
   CHECK(d.max_transfers == 64);
+  CHECK(d.max_per_client == 8);
+  CHECK(d.max_silence == 60s);
   CHECK(d.proto == protocol::tftp);
+  auto h = file_serve_with({"--max-per-client", "2", "--max-silence", "5s"});
+  CHECK(h.max_per_client == 2);
+  CHECK(h.max_silence == 5s);
+  CHECK_THROWS_AS(file_serve_with({"--max-per-client", "0"}), CLI::ValidationError);
   auto f = file_serve_with({"--listen", "127.0.0.1:0", "--allow-upload", "--allow-overwrite", "--max-transfers", "3",
                             "--max-blksize", "1428", "--max-windowsize", "8", "--timeout", "200ms", "--retries", "2",
                             "--simulate-loss", "0.1", "--seed", "9", "--protocol", "raw"});

@@ -5,9 +5,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include <atomic>
+
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -19,6 +23,9 @@ namespace {
 constexpr std::size_t read_block = 4 << 20;   // bytes per pread (covers several windows)
 constexpr std::size_t map_chunk = 8 << 20;    // bytes of a file mapped at a time (two windows of 64 blocks)
 constexpr std::size_t write_block = 1 << 20;  // bytes per write
+constexpr std::size_t netascii_chunk = 1 << 20;  // file bytes converted per step (one restart point each)
+
+std::atomic<bool> force_fallback_all{false};
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
@@ -49,7 +56,171 @@ std::string hex(const unsigned char* p, unsigned n) {
   return s;
 }
 
+// The request's name as a path relative to the root (no "..", an absolute name must lie under the
+// root), or why it is refused.
+bool relative_name(const fs::path& root, const std::string& name, std::string& rel, opened_file& why) {
+  if (name.empty()) {
+    why.refusal = error_code::file_not_found;
+    why.reason = "empty file name";
+    return false;
+  }
+  fs::path asked(name);
+  for (const auto& part : asked)
+    if (part == "..") {
+      why.refusal = error_code::access_violation;
+      why.reason = "'..' in path";
+      return false;
+    }
+  if (asked.is_absolute()) {
+    const fs::path full = asked.lexically_normal();
+    if (!under(full, root)) {
+      why.refusal = error_code::access_violation;
+      why.reason = "path outside the served root";
+      return false;
+    }
+    asked = full.lexically_relative(root);
+  }
+  rel = asked.lexically_normal().string();
+  if (rel.empty()) rel = ".";
+  return true;
+}
+
+opened_file refused(error_code code, std::string why) {
+  opened_file r;
+  r.refusal = code;
+  r.reason = std::move(why);
+  return r;
+}
+
+// A failed open beneath the root as the TFTP error to answer.
+opened_file refused_open(int err, bool directory) {
+  switch (err) {
+    case ENOENT:
+      return refused(error_code::file_not_found, directory ? "no such directory" : "no such file");
+    case EXDEV:
+      return refused(error_code::access_violation, "the path leads outside the served root (or through an absolute symlink)");
+    case ELOOP:
+      return refused(error_code::access_violation, "symlink refused (it leads outside the root, or loops)");
+    case ENOTDIR:
+      return refused(error_code::access_violation, "not a directory (or a symlink to one that is not followed)");
+    case EACCES:
+    case EPERM:
+      return refused(error_code::access_violation, directory ? "directory not accessible" : "not readable");
+    default:
+      return refused(error_code::access_violation, "cannot open: " + std::error_code(err, std::generic_category()).message());
+  }
+}
+
 }  // namespace
+
+unique_fd& unique_fd::operator=(unique_fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+unique_fd::~unique_fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+namespace detail {
+
+void force_openat_fallback(bool on) noexcept { force_fallback_all = on; }
+
+int open_beneath(int dirfd, const std::string& rel, int flags, bool force_fallback) {
+  if (!force_fallback && !force_fallback_all) {
+    open_how how{};
+    how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    for (;;) {
+      const long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+      if (fd >= 0) return static_cast<int>(fd);
+      if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: a rename raced the lookup; retry
+      if (errno != ENOSYS) return -1;
+      break;
+    }
+  }
+  // No openat2 (Linux < 5.6): one component at a time, never following a symlink. A symlink, even one
+  // that stays inside the root, is refused (ELOOP, or ENOTDIR for a directory component).
+  std::vector<std::string> parts;
+  for (const auto& p : fs::path(rel)) {
+    const auto s = p.string();
+    if (s.empty() || s == "." || s == "/") continue;
+    if (s == "..") {
+      errno = EXDEV;
+      return -1;
+    }
+    parts.push_back(s);
+  }
+  if (parts.empty()) return ::openat(dirfd, ".", flags | O_CLOEXEC);
+  int cur = dirfd;
+  unique_fd hold;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    const int next = ::openat(cur, parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) return -1;
+    hold = unique_fd(next);
+    cur = next;
+  }
+  return ::openat(cur, parts.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+}
+
+}  // namespace detail
+
+std::unique_ptr<root_dir> root_dir::open(const fs::path& path, std::error_code& ec) {
+  std::unique_ptr<root_dir> r(new root_dir);
+  r->path_ = fs::canonical(path, ec);
+  if (ec) return nullptr;
+  const int fd = ::open(r->path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    ec = last_error();
+    return nullptr;
+  }
+  r->fd_ = unique_fd(fd);
+  return r;
+}
+
+opened_file open_for_read(const root_dir& root, const std::string& name) {
+  opened_file r;
+  std::string rel;
+  if (!relative_name(root.path(), name, rel, r)) return r;
+  // O_NONBLOCK: opening a FIFO with no writer would block the server forever; the fd is checked next.
+  const int fd = detail::open_beneath(root.fd(), rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return refused_open(errno, false);
+  unique_fd f(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return refused(error_code::access_violation, "cannot stat: " + last_error().message());
+  if (!S_ISREG(st.st_mode)) return refused(error_code::access_violation, "not a regular file");
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  r.fd = std::move(f);
+  return r;
+}
+
+opened_file open_for_write(const root_dir& root, const std::string& name, bool overwrite) {
+  opened_file r;
+  std::string rel;
+  if (!relative_name(root.path(), name, rel, r)) return r;
+  const fs::path p(rel);
+  const std::string leaf = p.filename().string();
+  if (leaf.empty() || leaf == "." || leaf == "/") return refused(error_code::access_violation, "not a file name");
+  const std::string parent = p.parent_path().string();
+  const int dir = detail::open_beneath(root.fd(), parent.empty() ? "." : parent, O_PATH | O_DIRECTORY);
+  if (dir < 0) return refused_open(errno, true);
+  unique_fd d(dir);
+  struct stat st {};
+  if (::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {  // the name itself, never followed
+    if (!overwrite) return refused(error_code::file_exists, "file exists (the server allows no overwrite)");
+    if (!S_ISREG(st.st_mode))
+      return refused(error_code::access_violation, "not a regular file (an upload never replaces a symlink, directory or device)");
+  } else if (errno != ENOENT) {
+    return refused_open(errno, false);
+  }
+  r.fd = std::move(d);
+  r.leaf = leaf;
+  return r;
+}
 
 resolved_path resolve(const fs::path& root_in, const std::string& name, bool write, bool overwrite) {
   if (name.empty()) return refuse(error_code::file_not_found, "empty file name");
@@ -86,17 +257,25 @@ resolved_path resolve(const fs::path& root_in, const std::string& name, bool wri
 // ---- source -------------------------------------------------------------------------------------
 
 std::unique_ptr<source> source::open(const fs::path& path, bool netascii, std::error_code& ec) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     ec = last_error();
     return nullptr;
   }
+  return open(unique_fd(fd), netascii, ec);
+}
+
+std::unique_ptr<source> source::open(unique_fd file, bool netascii, std::error_code& ec) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ec = ::fstat(fd, &st) != 0 ? last_error() : std::make_error_code(std::errc::invalid_argument);
-    ::close(fd);
+  if (::fstat(file.get(), &st) != 0) {
+    ec = last_error();
     return nullptr;
   }
+  if (!S_ISREG(st.st_mode)) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return nullptr;
+  }
+  const int fd = file.release();
   std::unique_ptr<source> s(new source);
   s->size_ = static_cast<std::uint64_t>(st.st_size);
   if (!netascii) {
@@ -110,20 +289,81 @@ std::unique_ptr<source> source::open(const fs::path& path, bool netascii, std::e
     s->mapped_ = s->size_ > 0 && s->map(0, std::min<std::uint64_t>(s->size_, map_chunk), map_ec);
     return s;
   }
-  std::vector<std::uint8_t> raw(static_cast<std::size_t>(s->size_));
-  std::size_t got = 0;
-  while (got < raw.size()) {
-    const auto n = ::pread(fd, raw.data() + got, raw.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ec = n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
-      ::close(fd);
-      return nullptr;
-    }
-    got += static_cast<std::size_t>(n);
+  // netascii grows the file by one byte per CR and LF, so its size on the wire is known only once it
+  // has all been converted: ensure() converts what each window needs, a chunk at a time, and notes
+  // where each chunk starts so a retransmission can convert again from there.
+  s->fd_ = fd;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  s->netascii_ = true;
+  s->file_size_ = s->size_;
+  s->checkpoints_.push_back({0, 0});
+  s->size_known_ = s->file_size_ == 0;
+  if (!s->size_known_) s->size_ = UINT64_MAX;
+  return s;
+}
+
+bool source::convert(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
+  // Restart from the last chunk start at or before lo; keep the buffer's bytes from there if it holds them.
+  auto it = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), lo,
+                             [](std::uint64_t v, const checkpoint& c) { return v < c.wire; });
+  const checkpoint from = *(it - 1);
+  std::uint64_t wire, file;
+  if (len_ > 0 && from.wire >= base_ && from.wire <= base_ + len_ && conv_end_.wire == base_ + len_) {
+    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(from.wire - base_));
+    base_ = from.wire;
+    wire = conv_end_.wire;
+    file = conv_end_.file;
+  } else {
+    buf_.clear();
+    base_ = wire = from.wire;
+    file = from.file;
   }
-  ::close(fd);
-  return from_bytes(netascii_encode(raw.data(), raw.size()));
+  len_ = 0;
+  std::vector<std::uint8_t> raw(netascii_chunk);
+  while (wire < hi && file < file_size_) {
+    if (file > checkpoints_.back().file) checkpoints_.push_back({wire, file});
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(netascii_chunk, file_size_ - file));
+    std::size_t got = 0;
+    while (got < want) {
+      const auto n = ::pread(fd_, raw.data() + got, want - got, static_cast<off_t>(file + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ec = last_error();
+        return false;
+      }
+      if (n == 0) break;  // the file shrank under us: it ends here
+      got += static_cast<std::size_t>(n);
+    }
+    if (got < want) file_size_ = file + got;
+    const std::size_t before = buf_.size();
+    buf_.reserve(before + got + got / 8);
+    for (std::size_t i = 0; i < got; ++i) {
+      const auto c = raw[i];
+      if (c == '\n') {
+        buf_.push_back('\r');
+        buf_.push_back('\n');
+      } else if (c == '\r') {
+        buf_.push_back('\r');
+        buf_.push_back(0);
+      } else {
+        buf_.push_back(c);
+      }
+    }
+    wire += buf_.size() - before;
+    file += got;
+  }
+  conv_end_ = {wire, file};
+  if (file >= file_size_) {
+    size_ = wire;
+    size_known_ = true;
+  }
+  view_ = buf_.data();
+  len_ = buf_.size();
+  if (lo < base_ || std::min(hi, size_) > base_ + len_) {  // cannot happen: the loop ran to hi or to the end
+    ec = std::make_error_code(std::errc::io_error);
+    return false;
+  }
+  return true;
 }
 
 std::unique_ptr<source> source::from_bytes(std::vector<std::uint8_t> bytes) {
@@ -145,6 +385,7 @@ bool source::ensure(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
   hi = std::min(hi, size_);
   if (memory_ || (lo >= base_ && hi <= base_ + len_)) return true;
   if (mapped_) return map(lo, hi, ec);
+  if (netascii_) return convert(lo, hi, ec);
   const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::uint64_t>(read_block, hi - lo), size_ - lo));
   if (buf_.size() < want) buf_.resize(want);
   std::size_t got = 0;
@@ -200,6 +441,23 @@ std::unique_ptr<sink> sink::create(const options& o, std::error_code& ec) {
   if (o.target == "-") {
     s->stdout_ = true;
     s->fd_ = STDOUT_FILENO;
+  } else if (o.dir_fd >= 0) {
+    // Beneath a directory descriptor: the name is created there, exclusively and without following a
+    // symlink (O_EXCL fails on any existing name, a dangling symlink included).
+    s->dir_ = ::fcntl(o.dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (s->dir_ < 0) {
+      ec = last_error();
+      return nullptr;
+    }
+    const fs::path& p = o.temporary.empty() ? o.target : o.temporary;
+    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+    flags |= o.temporary.empty() && o.overwrite ? O_TRUNC : O_EXCL;
+    s->fd_ = ::openat(s->dir_, p.c_str(), flags, 0644);
+    if (s->fd_ < 0) {
+      ec = last_error();
+      s->done_ = true;  // nothing of ours to remove
+      return nullptr;
+    }
   } else {
     const fs::path& p = o.temporary.empty() ? o.target : o.temporary;
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
@@ -220,6 +478,7 @@ std::unique_ptr<sink> sink::create(const options& o, std::error_code& ec) {
 
 sink::~sink() {
   abandon();
+  if (dir_ >= 0) ::close(dir_);
   if (md_) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md_));
 }
 
@@ -312,7 +571,22 @@ bool sink::commit(std::error_code& ec) {
     return false;
   }
   fd_ = -1;
-  if (!o_.temporary.empty()) {
+  if (dir_ >= 0 && !o_.temporary.empty()) {
+    // Renamed within the directory descriptor: without --allow-overwrite atomically refused if the name
+    // exists by now (whatever it is: a file, a dangling symlink); with it, a symlink is replaced, never
+    // followed.
+    const char* from = o_.temporary.c_str();
+    const char* to = o_.target.c_str();
+    int r = ::renameat2(dir_, from, dir_, to, o_.overwrite ? 0 : RENAME_NOREPLACE);
+    if (r != 0 && !o_.overwrite && (errno == EINVAL || errno == ENOSYS)) {  // a file system without NOREPLACE
+      r = ::linkat(dir_, from, dir_, to, 0);                                // link fails if the name exists
+      if (r == 0) ::unlinkat(dir_, from, 0);
+    }
+    if (r != 0) {
+      ec = last_error();
+      return false;
+    }
+  } else if (!o_.temporary.empty()) {
     if (!o_.overwrite && ::access(o_.target.c_str(), F_OK) == 0) {
       ec = std::make_error_code(std::errc::file_exists);
       return false;
@@ -335,7 +609,8 @@ void sink::abandon() noexcept {
   done_ = true;
   if (!o_.keep_partial) {
     std::error_code ec;
-    fs::remove(o_.temporary.empty() ? o_.target : o_.temporary, ec);
+    if (dir_ >= 0) ::unlinkat(dir_, (o_.temporary.empty() ? o_.target : o_.temporary).c_str(), 0);
+    else fs::remove(o_.temporary.empty() ? o_.target : o_.temporary, ec);
   }
 }
 

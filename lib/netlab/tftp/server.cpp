@@ -1,5 +1,6 @@
 #include "netlab/tftp/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -16,6 +17,7 @@
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/detail/listen.hpp"
+#include "netlab/tftp/detail/listen_guard.hpp"
 #include "netlab/tftp/raw.hpp"
 #include "netlab/tftp/transfer.hpp"
 
@@ -27,10 +29,17 @@ namespace fs = std::filesystem;
 
 constexpr int socket_buffer = 4 << 20;  // per-transfer SO_SNDBUF/SO_RCVBUF wish (the kernel caps it)
 
-std::string temp_name(const fs::path& target) {
+// ERROR replies to malformed requests on the listening port: a token bucket of error_burst, refilled at
+// error_rate per second. Garbage costs the sender nothing (a spoofed source included), so the answers
+// to it must be bounded; past the bucket they are dropped (and counted). A client sending garbage is
+// broken: a few answers are enough to tell its author.
+constexpr double error_rate = 20.0;
+constexpr double error_burst = 40.0;
+
+std::string temp_name(const std::string& leaf) {
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
-  return (target.parent_path() / ("." + target.filename().string() + ".netlab-" + std::to_string(rd() ^ counter++) + ".part")).string();
+  return "." + leaf + ".netlab-" + std::to_string(rd() ^ counter++) + ".part";
 }
 
 class server : public std::enable_shared_from_this<server> {
@@ -42,6 +51,9 @@ public:
   core::outcome start() {
     auto r = detail::open_server(opt_, sock_, root_, local_);
     if (!r.ok()) return r;
+    std::error_code dir_ec;
+    dir_ = root_dir::open(root_, dir_ec);
+    if (!dir_) return core::outcome::fail(exit_code::usage, "--root " + opt_.root + ": " + dir_ec.message());
     const auto local = local_;
     core::log().info("udp-file serve (TFTP) on {} root {} ({}; max {} transfers, blksize <= {}, windowsize <= {})",
                      core::to_string(local), root_.string(), opt_.allow_upload ? (opt_.allow_overwrite ? "uploads may overwrite" : "uploads allowed") : "read-only",
@@ -66,7 +78,21 @@ private:
     });
   }
 
-  void reply_error(const udp::endpoint& to, error_code code, const std::string& msg) {
+  // True if an ERROR may go out now (token bucket); false: drop it, and say so once per second at most.
+  bool error_budget() {
+    const auto now = std::chrono::steady_clock::now();
+    if (errors_.take(now)) return true;
+    ++errors_suppressed_;
+    if (now - suppressed_logged_ >= std::chrono::seconds(1)) {
+      suppressed_logged_ = now;
+      core::log().info("ERROR replies over {}/s: {} dropped so far (a flood of bad requests?)", error_rate, errors_suppressed_);
+    }
+    return false;
+  }
+
+  /// Sends ERROR `code` to `to`; `always`: not subject to the malformed-request rate limit.
+  void reply_error(const udp::endpoint& to, error_code code, const std::string& msg, bool always = false) {
+    if (!always && !error_budget()) return;
     auto bytes = encode(error{static_cast<std::uint16_t>(code), msg});
     std::error_code ec;
     sock_.send_to(asio::buffer(bytes), to, 0, ec);
@@ -80,21 +106,38 @@ private:
       log.debug("{}: dropped an oversized datagram ({} B)", who, n);
       return;
     }
+    if (detail::is_own_endpoint(peer, local_)) {  // spoofed: answering it would loop
+      ++dropped_;
+      log.debug("{}: dropped a datagram from the server's own port (spoofed source)", who);
+      return;
+    }
+    // Only requests are answered here. ERROR, ACK, DATA, OACK or garbage on the listening port draw
+    // nothing: replying to an ERROR with an ERROR is how two servers (or one, spoofed) loop forever.
+    const bool says_request = n >= 2 && buf_[0] == 0 && (buf_[1] == 1 || buf_[1] == 2);
+    if (!says_request) {
+      ++dropped_;
+      if (log.should_log(spdlog::level::debug))
+        log.debug("{}: dropped a non-request datagram on the listening port ({} B, opcode {})", who, n,
+                  n >= 2 ? (buf_[0] << 8 | buf_[1]) : -1);
+      return;
+    }
     auto pk = parse(buf_.data(), n);
     if (log.should_log(spdlog::level::trace)) log.trace("{}: recv {}", who, describe(pk));
     auto* req = std::get_if<request>(&pk);
     if (!req) {
       const std::string why = std::holds_alternative<bad_packet>(pk) ? "malformed request: " + std::get<bad_packet>(pk).reason
                                                                       : "only RRQ and WRQ are accepted on this port";
-      log.info("{}: {} (ERROR 4 sent)", who, why);
+      log.debug("{}: {} (ERROR 4, rate-limited)", who, why);
       return reply_error(peer, error_code::illegal_operation, why);
     }
     const bool write = req->op == opcode::wrq;
     const char* op = write ? "WRQ" : "RRQ";
     const std::string label = who + " " + op + " " + req->filename;
     auto refuse = [&](error_code code, const std::string& why) {
+      // A well-formed request is always answered (a client waits for it; the ERROR is about as small as
+      // the request, so it amplifies nothing); only replies to malformed datagrams are rate-limited.
       log.info("{}: refused: {} (ERROR {})", label, why, static_cast<int>(code));
-      reply_error(peer, code, why);
+      reply_error(peer, code, why, true);
     };
     const bool netascii = iequals(req->mode, "netascii");
     if (!netascii && !iequals(req->mode, "octet"))
@@ -107,9 +150,14 @@ private:
       }
       if (active_.size() >= opt_.max_transfers)
         return refuse(error_code::not_defined, "server busy: " + std::to_string(opt_.max_transfers) + " transfers running, try again later");
+      auto it = per_client_.find(peer.address());
+      if (it != per_client_.end() && it->second >= opt_.max_per_client)
+        return refuse(error_code::not_defined, "too many transfers from your address (" + std::to_string(opt_.max_per_client) +
+                                                   " running), try again later");
     }
     if (write && !opt_.allow_upload) return refuse(error_code::access_violation, "uploads are disabled on this server");
-    auto where = resolve(root_, req->filename, write, opt_.allow_overwrite);
+    // Opened beneath the root's descriptor and checked on the opened file: no path is looked up twice.
+    auto where = write ? open_for_write(*dir_, req->filename, opt_.allow_overwrite) : open_for_read(*dir_, req->filename);
     if (!where.ok()) return refuse(where.refusal, where.reason);
 
     transfer::setup s;
@@ -119,15 +167,21 @@ private:
     server_answer ans;
     std::error_code ec;
     if (!write) {
-      s.src = source::open(where.path, netascii, ec);
+      s.src = source::open(std::move(where.fd), netascii, ec);
       if (!s.src) return refuse(error_code::access_violation, "cannot open: " + ec.message());
-      ans = negotiate(*req, opt_.limits, s.src->size());
+      ans = negotiate(*req, opt_.limits, s.src->size_known() ? s.src->size() : 0);
+      if (!s.src->size_known()) {  // netascii: the size on the wire is known only at the end; tsize is optional
+        ans.accepted.erase(std::remove_if(ans.accepted.begin(), ans.accepted.end(),
+                                          [](const option& o) { return iequals(o.name, "tsize"); }),
+                           ans.accepted.end());
+      }
       s.sending = true;
       s.await_ack0 = !ans.accepted.empty();
     } else {
       sink::options so;
-      so.target = where.path;
-      so.temporary = temp_name(where.path);
+      so.dir_fd = where.fd.get();  // duplicated by the sink
+      so.target = where.leaf;
+      so.temporary = temp_name(where.leaf);
       so.netascii = netascii;
       so.overwrite = opt_.allow_overwrite;
       s.dst = sink::create(so, ec);
@@ -137,6 +191,7 @@ private:
       s.dally = std::min<std::chrono::milliseconds>(ans.settings.timeout * 2, std::chrono::milliseconds(2000));
     }
     s.settings = ans.settings;
+    s.settings.max_silence = opt_.max_silence;
     if (!ans.accepted.empty()) s.preamble = encode(oack{ans.accepted});
     else if (write) s.preamble = encode(ack{0});
 
@@ -156,7 +211,7 @@ private:
     const std::string file = req->filename;
     const std::string opts_text = describe_options(ans);
     log.debug("{}: start ({}, {}){}", label, netascii ? "netascii" : "octet", opts_text,
-              s.src ? ", " + std::to_string(s.src->size()) + " B" : std::string());
+              s.src && s.src->size_known() ? ", " + std::to_string(s.src->size()) + " B" : std::string());
     auto settings = s.settings;
     auto t = std::make_shared<transfer>(std::move(ts), strand, std::move(s),
                                         [self = shared_from_this(), id, peer, label, settings, write](const core::outcome& o, const transfer_stats& st) {
@@ -166,6 +221,7 @@ private:
       std::lock_guard<std::mutex> lock(mu_);
       active_[id] = t;
       peers_.insert(peer);
+      ++per_client_[peer.address()];
     }
     t->start();
   }
@@ -194,6 +250,8 @@ private:
       std::lock_guard<std::mutex> lock(mu_);
       active_.erase(id);
       peers_.erase(peer);
+      auto it = per_client_.find(peer.address());
+      if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
       release = stopping_ && active_.empty();
     }
     if (release) asio::post(strand_, [self = shared_from_this()] { self->finish_stop(); });
@@ -230,7 +288,8 @@ private:
     if (stopped_) return;
     stopped_ = true;
     grace_.cancel();
-    core::log().info("stopped");
+    core::log().info("stopped ({} datagram(s) dropped on the listening port, {} ERROR repl(ies) to malformed requests over the rate limit)",
+                     dropped_, errors_suppressed_);
     rt_.release();
   }
 
@@ -244,7 +303,13 @@ private:
   udp::endpoint peer_;
   udp::endpoint local_;
   fs::path root_;
+  std::unique_ptr<root_dir> dir_;
+  detail::token_bucket errors_{error_rate, error_burst};
+  std::chrono::steady_clock::time_point suppressed_logged_{};
+  std::uint64_t errors_suppressed_ = 0;
+  std::uint64_t dropped_ = 0;
   std::mutex mu_;
+  std::map<asio::ip::address, unsigned> per_client_;
   std::map<std::uint64_t, std::shared_ptr<transfer>> active_;
   std::set<udp::endpoint> peers_;
   std::uint64_t transfers_started_ = 0;

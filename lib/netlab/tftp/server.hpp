@@ -27,6 +27,8 @@ struct serve_options {
   bool allow_upload = false;         ///< accept WRQ (new files only)
   bool allow_overwrite = false;      ///< WRQ may replace existing files
   unsigned max_transfers = 64;       ///< concurrent transfers; more get ERROR 0 "busy"
+  unsigned max_per_client = 8;       ///< concurrent transfers from one client address (any port)
+  std::chrono::milliseconds max_silence{60000};  ///< a transfer whose peer is silent this long is dropped
   server_limits limits;              ///< blksize/windowsize caps, default timeout and retries
   fault_options faults;              ///< --simulate-loss/dup/reorder on outgoing packets
   protocol proto = protocol::tftp;

@@ -6,11 +6,6 @@ namespace netlab::tftp {
 namespace {
 constexpr std::chrono::milliseconds max_backoff{8000};
 
-std::chrono::milliseconds backoff_for(std::chrono::milliseconds base, unsigned tries) {
-  const std::chrono::milliseconds t{base.count() << std::min(tries, 6u)};
-  return std::min(std::max(t, base), std::max(base, max_backoff));
-}
-
 action make(action::kind k) {
   action a;
   a.what = k;
@@ -18,13 +13,24 @@ action make(action::kind k) {
 }
 }  // namespace
 
-sender::sender(std::uint64_t size, transfer_settings s) noexcept
-    : size_(size), s_(s), blocks_(size / s.blksize + 1) {}
+std::chrono::milliseconds capped_backoff(std::chrono::milliseconds base, unsigned tries, std::chrono::milliseconds spent,
+                                         std::chrono::milliseconds max_silence) noexcept {
+  const std::chrono::milliseconds t{base.count() << std::min(tries, 6u)};
+  auto b = std::min(std::max(t, base), std::max(base, max_backoff));
+  if (max_silence.count() > 0) b = std::max(std::chrono::milliseconds(1), std::min(b, max_silence - std::min(spent, max_silence)));
+  return b;
+}
 
-std::chrono::milliseconds sender::backoff() const noexcept { return backoff_for(s_.timeout, tries_); }
+sender::sender(std::uint64_t size, transfer_settings s) noexcept
+    : size_(size), s_(s), blocks_(size == unknown_size ? unknown_size : size / s.blksize + 1),
+      window_(std::clamp(s.windowsize, 1u, max_blocks_in_flight)) {}
+
+std::chrono::milliseconds sender::backoff() const noexcept {
+  return capped_backoff(s_.timeout, tries_, silent_, s_.max_silence);
+}
 
 void sender::send_window(std::uint64_t from, std::vector<action>& out) {
-  const auto last = std::min(blocks_, from + s_.windowsize - 1);
+  const auto last = std::min(blocks_, from + window_ - 1);
   for (auto b = from; b <= last; ++b) {
     action a = make(action::kind::send_data);
     a.wire_block = static_cast<std::uint16_t>(b & 0xffff);
@@ -34,11 +40,25 @@ void sender::send_window(std::uint64_t from, std::vector<action>& out) {
   }
   sent_ = std::max(sent_, last);
   action t = make(action::kind::arm_timer);
-  t.timer = backoff();
+  t.timer = armed_ = backoff();
   out.push_back(t);
 }
 
 void sender::start(std::vector<action>& out) { send_window(1, out); }
+
+void sender::learn_size(std::uint64_t size, std::vector<action>& pending) {
+  size_ = std::max(size, acked_ * s_.blksize);  // acknowledged blocks were full: the end is after them
+  blocks_ = size_ / s_.blksize + 1;
+  sent_ = std::min(sent_, blocks_);
+  pending.erase(std::remove_if(pending.begin(), pending.end(),
+                               [&](const action& a) {
+                                 return a.what == action::kind::send_data && a.offset / s_.blksize + 1 > blocks_;
+                               }),
+                pending.end());
+  for (auto& a : pending)
+    if (a.what == action::kind::send_data)
+      a.size = static_cast<std::size_t>(std::min<std::uint64_t>(a.size, size_ - std::min(size_, a.offset)));
+}
 
 void sender::on_ack(std::uint16_t block, std::vector<action>& out) {
   if (finished_ || failed_) return;
@@ -49,16 +69,19 @@ void sender::on_ack(std::uint16_t block, std::vector<action>& out) {
     // the first block of the window was lost (RFC 7440 section 4): resend the window, but once per
     // acknowledged block, so a duplicated ACK costs at most one window. In lockstep (window 1) this
     // is the Sorcerer's Apprentice trap (RFC 1123 4.2.3.1): only a timeout resends.
-    if (s_.windowsize > 1 && !fast_resent_ && sent_ > acked_) {
+    if (window_ > 1 && !fast_resent_ && sent_ > acked_) {
       fast_resent_ = true;
-      retransmitted_ += std::min<std::uint64_t>(s_.windowsize, blocks_ - acked_);
+      retransmitted_ += std::min<std::uint64_t>(window_, blocks_ - acked_);
       send_window(acked_ + 1, out);
     }
     return;
   }
-  if (acked_ + ahead > sent_) return;  // stale or bogus: never resend on it
+  // Only blocks in flight can be acknowledged: (acked_, sent_], at most max_blocks_in_flight of them,
+  // so an ACK from an earlier window (ahead >= 32769 in 16-bit arithmetic) is never taken for one.
+  if (ahead > max_blocks_in_flight || acked_ + ahead > sent_) return;  // stale or bogus: never resend on it
   acked_ += ahead;
   tries_ = 0;
+  silent_ = std::chrono::milliseconds(0);
   fast_resent_ = false;
   if (acked_ == blocks_) {
     finished_ = true;
@@ -72,22 +95,25 @@ void sender::on_ack(std::uint16_t block, std::vector<action>& out) {
 
 void sender::on_timeout(std::vector<action>& out) {
   if (finished_ || failed_) return;
-  if (++tries_ > s_.retries) {
+  silent_ += armed_;
+  if (++tries_ > s_.retries || silence_exhausted(silent_, s_.max_silence)) {
     failed_ = true;
     out.push_back(make(action::kind::failed));
     return;
   }
-  retransmitted_ += std::min<std::uint64_t>(s_.windowsize, blocks_ - acked_);
+  retransmitted_ += std::min<std::uint64_t>(window_, blocks_ - acked_);
   send_window(acked_ + 1, out);
 }
 
-receiver::receiver(transfer_settings s) noexcept : s_(s) {}
+receiver::receiver(transfer_settings s) noexcept : s_(s), window_(std::clamp(s.windowsize, 1u, max_blocks_in_flight)) {}
 
-std::chrono::milliseconds receiver::backoff() const noexcept { return backoff_for(s_.timeout, tries_); }
+std::chrono::milliseconds receiver::backoff() const noexcept {
+  return capped_backoff(s_.timeout, tries_, silent_, s_.max_silence);
+}
 
 void receiver::start(std::vector<action>& out) {
   action t = make(action::kind::arm_timer);
-  t.timer = backoff();
+  t.timer = armed_ = backoff();
   out.push_back(t);
 }
 
@@ -116,6 +142,7 @@ void receiver::on_data(std::uint16_t block, std::size_t size, std::vector<action
   }
   gap_acked_ = false;
   tries_ = 0;
+  silent_ = std::chrono::milliseconds(0);
   action d = make(action::kind::deliver);
   d.wire_block = block;
   d.offset = bytes_;
@@ -125,7 +152,7 @@ void receiver::on_data(std::uint16_t block, std::size_t size, std::vector<action
   ++next_;
   ++in_window_;
   const bool last = size < s_.blksize;
-  if (last || in_window_ >= s_.windowsize) {
+  if (last || in_window_ >= window_) {
     action a = make(action::kind::send_ack);
     a.wire_block = block;
     out.push_back(a);
@@ -137,13 +164,14 @@ void receiver::on_data(std::uint16_t block, std::size_t size, std::vector<action
     return;
   }
   action t = make(action::kind::arm_timer);
-  t.timer = backoff();
+  t.timer = armed_ = backoff();
   out.push_back(t);
 }
 
 void receiver::on_timeout(std::vector<action>& out) {
   if (finished_ || failed_) return;
-  if (++tries_ > s_.retries) {
+  silent_ += armed_;
+  if (++tries_ > s_.retries || silence_exhausted(silent_, s_.max_silence)) {
     failed_ = true;
     out.push_back(make(action::kind::failed));
     return;
@@ -155,7 +183,7 @@ void receiver::on_timeout(std::vector<action>& out) {
   in_window_ = 0;
   gap_acked_ = false;
   action t = make(action::kind::arm_timer);
-  t.timer = backoff();
+  t.timer = armed_ = backoff();
   out.push_back(t);
 }
 

@@ -17,7 +17,27 @@ struct transfer_settings {
   unsigned windowsize = 1;                     ///< RFC 7440
   std::chrono::milliseconds timeout{1000};     ///< first retransmission timeout (RFC 2349)
   unsigned retries = 5;                        ///< timeouts in a row before giving up
+  /// Longest silence of the peer before giving up, whatever `timeout` and `retries` allow: the timers
+  /// armed since the peer last made progress add up to at most this (0 = no cap). A client asking for
+  /// timeout=255 cannot hold a server's transfer slot for hours.
+  std::chrono::milliseconds max_silence{60000};
 };
+
+/// Blocks in flight are at most this many (half the 16-bit block space, less one): with more, a stale
+/// ACK from an earlier window reads as one from the current window (windowsize >= 32768 would let an
+/// old ACK 65534 move a sender past blocks the receiver never got). Larger windows are used as this.
+constexpr unsigned max_blocks_in_flight = 32767;
+
+/// The retransmission timer after `tries` timeouts in a row: `base` doubled per try up to 8 s (never
+/// below `base`), then cut so that `spent` (time already waited without progress) plus it stays within
+/// `max_silence` (0 = no cap).
+std::chrono::milliseconds capped_backoff(std::chrono::milliseconds base, unsigned tries, std::chrono::milliseconds spent,
+                                         std::chrono::milliseconds max_silence) noexcept;
+
+/// Whether `spent` silence exhausts `max_silence` (0 = no cap).
+inline bool silence_exhausted(std::chrono::milliseconds spent, std::chrono::milliseconds max_silence) noexcept {
+  return max_silence.count() > 0 && spent >= max_silence;
+}
 
 /// One thing the wire layer must do.
 struct action {
@@ -40,6 +60,8 @@ struct action {
 /// Sends a file of known size in blocks, window by window (RFC 1350 + RFC 7440).
 class sender {
 public:
+  /// Size of a source whose end is not known yet (netascii converted on the fly): see learn_size().
+  static constexpr std::uint64_t unknown_size = UINT64_MAX;
   /// A sender for `size` bytes with settings `s`.
   sender(std::uint64_t size, transfer_settings s) noexcept;
   /// First window (call once the transfer may start: after the RRQ, OACK-ACK 0 or WRQ-ACK 0).
@@ -47,10 +69,18 @@ public:
   /// An ACK arrived. Stale ACKs are ignored; a repeated ACK resends the window once when windowsize > 1
   /// (a lost first block), never in lockstep (RFC 1123 4.2.3.1).
   void on_ack(std::uint16_t block, std::vector<action>& out);
-  /// The retransmission timer expired.
+  /// The retransmission timer expired: resend the window, or fail after `retries` or max_silence.
   void on_timeout(std::vector<action>& out);
+  /// The source found its end: `size` bytes in all (at least what was already acknowledged). Fixes the
+  /// DATA actions still in `pending` (drops blocks past the end, shortens the last) so nothing is sent
+  /// beyond the file.
+  void learn_size(std::uint64_t size, std::vector<action>& pending);
   /// Total blocks (a file that is an exact multiple of blksize ends with an empty block).
   std::uint64_t blocks() const noexcept { return blocks_; }
+  /// Highest block acknowledged (absolute, counting past 65535).
+  std::uint64_t acknowledged() const noexcept { return acked_; }
+  /// Highest block sent (absolute).
+  std::uint64_t highest_sent() const noexcept { return sent_; }
   /// Blocks sent again after a timeout.
   std::uint64_t retransmissions() const noexcept { return retransmitted_; }
   /// True once the last block was acknowledged.
@@ -65,7 +95,10 @@ private:
   std::uint64_t blocks_;
   std::uint64_t acked_ = 0;      // highest absolute block acknowledged
   std::uint64_t sent_ = 0;       // highest absolute block sent
+  unsigned window_;             // blocks per window: windowsize, at most max_blocks_in_flight
   unsigned tries_ = 0;
+  std::chrono::milliseconds armed_{0};   // the timer last armed
+  std::chrono::milliseconds silent_{0};  // timers expired since the peer last made progress
   std::uint64_t retransmitted_ = 0;
   bool finished_ = false;
   bool failed_ = false;
@@ -82,7 +115,7 @@ public:
   /// A DATA packet with `size` payload bytes arrived. A gap draws one ACK of the last in-order block;
   /// duplicates of past blocks draw nothing (the timer re-acknowledges), except after the last block.
   void on_data(std::uint16_t block, std::size_t size, std::vector<action>& out);
-  /// The timer expired: re-acknowledge the last in-order block, or fail after `retries`.
+  /// The timer expired: re-acknowledge the last in-order block, or fail after `retries` or max_silence.
   void on_timeout(std::vector<action>& out);
   /// Bytes delivered so far.
   std::uint64_t bytes() const noexcept { return bytes_; }
@@ -95,10 +128,13 @@ private:
   std::chrono::milliseconds backoff() const noexcept;
 
   transfer_settings s_;
+  unsigned window_;              // blocks per ACK: windowsize, at most max_blocks_in_flight
   std::uint64_t next_ = 1;       // next absolute block expected
   std::uint64_t bytes_ = 0;
   unsigned in_window_ = 0;
   unsigned tries_ = 0;
+  std::chrono::milliseconds armed_{0};
+  std::chrono::milliseconds silent_{0};
   std::uint64_t retransmitted_ = 0;
   bool finished_ = false;
   bool failed_ = false;

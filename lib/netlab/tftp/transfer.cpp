@@ -34,7 +34,8 @@ transfer::transfer(asio::ip::udp::socket sock, strand_type strand, setup s, tran
     : sock_(std::move(sock)), strand_(std::move(strand)), timer_(strand_), s_(std::move(s)), done_cb_(std::move(done)),
       faults_(s_.faults) {
   if (s_.sending) {
-    sender_.emplace(s_.src ? s_.src->size() : 0, s_.settings);
+    // A netascii source learns its size as it converts: the sender learns it from execute().
+    sender_.emplace(!s_.src ? 0 : s_.src->size_known() ? s_.src->size() : sender::unknown_size, s_.settings);
     slots_ = 16;
     slot_ = control_slot;
   } else {
@@ -63,7 +64,7 @@ void transfer::start(const std::vector<std::uint8_t>* first) {
     if (!t.s_.preamble.empty()) t.queue(t.s_.preamble.data(), t.s_.preamble.size(), nullptr, 0);
     if (t.sender_) {
       if (t.s_.await_ack0) {
-        t.arm(t.s_.settings.timeout);
+        t.arm(t.preamble_armed_ = capped_backoff(t.s_.settings.timeout, 0, {}, t.s_.settings.max_silence));
       } else {
         t.started_ = true;
         t.sender_->start(t.acts_);
@@ -178,6 +179,8 @@ void transfer::execute(std::vector<action>& acts, const std::uint8_t* payload) {
       send_error(error_code::not_defined, "read error on the server");
       return finish(core::outcome::fail(exit_code::local_io, s_.label + ": read: " + ec.message(), "check the file"));
     }
+    if (sender_ && sender_->blocks() == sender::unknown_size && s_.src->size_known())
+      sender_->learn_size(s_.src->size(), acts);  // the end turned up in this window: send nothing past it
   }
   for (const auto& a : acts) {
     if (closed_) return;
@@ -235,7 +238,8 @@ void transfer::execute(std::vector<action>& acts, const std::uint8_t* payload) {
         send_error(error_code::not_defined, "timed out");
         return finish(core::outcome::fail(
             exit_code::timeout,
-            s_.label + ": no answer from the peer after " + std::to_string(s_.settings.retries) + " retransmissions",
+            s_.label + ": no answer from the peer (gave up after " + std::to_string(s_.settings.retries) +
+                " retransmissions or " + std::to_string(s_.settings.max_silence.count()) + " ms of silence)",
             "the other side stopped, or the network drops everything: check it, or raise --timeout/--retries"));
       }
     }
@@ -412,14 +416,21 @@ void transfer::on_deadline() {
   auto& log = core::log();
   if (log.should_log(spdlog::level::debug)) log.debug("{}: timeout, retransmitting", s_.label);
   if (sender_ && !started_) {  // the OACK went unanswered
-    if (++preamble_tries_ > s_.settings.retries) {
+    // Bounded like the state machines: --retries timeouts, and max_silence in all (a client asking for
+    // timeout=255 would otherwise hold the slot for hours of doubling timers).
+    preamble_silent_ += preamble_armed_;
+    if (++preamble_tries_ > s_.settings.retries || silence_exhausted(preamble_silent_, s_.settings.max_silence)) {
       send_error(error_code::not_defined, "timed out");
-      return finish(core::outcome::fail(exit_code::timeout, s_.label + ": the peer never acknowledged the OACK",
+      return finish(core::outcome::fail(exit_code::timeout,
+                                        s_.label + ": the peer never acknowledged the OACK (" +
+                                            std::to_string(preamble_tries_ - 1) + " retransmission(s) in " +
+                                            std::to_string(preamble_silent_.count()) + " ms)",
                                         "the client stopped, or a firewall drops the transfer port"));
     }
     ++stats_.retransmissions;
     queue(s_.preamble.data(), s_.preamble.size(), nullptr, 0);
-    arm(s_.settings.timeout * (1u << std::min(preamble_tries_, 3u)));
+    arm(preamble_armed_ = capped_backoff(s_.settings.timeout, std::min(preamble_tries_, 3u), preamble_silent_,
+                                         s_.settings.max_silence));
   } else if (sender_) {
     const auto before = sender_->retransmissions();
     sender_->on_timeout(acts_);

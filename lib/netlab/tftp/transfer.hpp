@@ -128,6 +128,8 @@ private:
   bool finished_ = false;     // the state machine completed
   bool closed_ = false;       // done_ reported
   unsigned preamble_tries_ = 0;
+  std::chrono::milliseconds preamble_armed_{0};   // the OACK's timer last armed
+  std::chrono::milliseconds preamble_silent_{0};  // OACK timers expired so far
 };
 
 }  // namespace netlab::tftp
