@@ -1,11 +1,15 @@
 #include "netlab/tftp/raw.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cmath>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -278,10 +282,9 @@ private:
       return reply("ERR " + where.reason);
     }
     if (req.verb == "STAT") {
-      std::error_code ec;
       std::uint64_t size = 0;
-      const auto digest = sha256_file(where.path, size, ec);
-      if (ec) return reply("ERR " + ec.message());
+      std::string digest;
+      if (!digest_of(where.path, size, digest)) return reply("ERR " + digest);
       return reply("OK " + std::to_string(size) + " " + digest);
     }
     for (const auto& s : active_)
@@ -297,6 +300,32 @@ private:
     if (src->size() == 0) return;
     active_.push_back(std::make_shared<stream>(peer_, std::move(src), opt_.faults, who + " GET " + req.name));
     if (!pump_scheduled_) pump();
+  }
+
+  // The digest of a file, computed once per version (device, inode, size, mtime): a client that
+  // repeats STAT does not make the server hash a large file again and again. false: `digest` is why.
+  bool digest_of(const fs::path& path, std::uint64_t& size, std::string& digest) {
+    struct ::stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      digest = std::error_code(errno, std::generic_category()).message();
+      return false;
+    }
+    const std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+                            std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    if (auto it = digests_.find(key); it != digests_.end()) {
+      size = it->second.first;
+      digest = it->second.second;
+      return true;
+    }
+    std::error_code ec;
+    digest = sha256_file(path, size, ec);
+    if (ec) {
+      digest = ec.message();
+      return false;
+    }
+    if (digests_.size() >= 256) digests_.clear();  // a bound, not an LRU: a lab serves few files
+    digests_.emplace(key, std::make_pair(size, digest));
+    return true;
   }
 
   // Sends the streams' datagrams in turn, as fast as the pacer allows, then sleeps until it allows more.
@@ -340,6 +369,7 @@ private:
   raw_cookies cookies_;
   raw_pacer pacer_;
   std::deque<std::shared_ptr<stream>> active_;
+  std::map<std::string, std::pair<std::uint64_t, std::string>> digests_;
   bool pump_scheduled_ = false;
   clock::time_point cookie_window_{};
   unsigned cookie_replies_ = 0;
