@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cli.hpp"
+#include "netlab/core/text.hpp"
 #include "netlab/tftp/client.hpp"
 #include "netlab/tftp/server.hpp"
 
@@ -38,7 +39,8 @@ void add_common(CLI::App* c, common_args& a) {
   c->add_option("--seed", a.seed, "seed of the simulated faults (same seed, same faults)")
       ->check(whole(0, UINT64_MAX, "N"))->capture_default_str();
   c->add_option("--protocol", a.protocol,
-                "tftp (reliable, standard) or raw (the lesson's unacknowledged 512-byte stream, to compare)")
+                "tftp (reliable, standard) or raw (the lesson's unacknowledged 512-byte stream, to compare; "
+                "serve binds 127.0.0.1 in raw mode unless --listen is given)")
       ->check(CLI::IsMember({"tftp", "raw"}))->capture_default_str();
 }
 
@@ -54,8 +56,19 @@ tftp::fault_options faults_of(const common_args& a) {
 
 tftp::protocol protocol_of(const common_args& a) { return a.protocol == "raw" ? tftp::protocol::raw : tftp::protocol::tftp; }
 
+// --rate SIZE or SIZE/s (bytes per second), within [lo, hi].
+std::uint64_t parse_rate(const std::string& flag, std::string v, std::uint64_t lo, std::uint64_t hi) {
+  if (v.size() > 2 && v.compare(v.size() - 2, 2, "/s") == 0) v.resize(v.size() - 2);
+  auto p = core::parse_size(v);
+  if (!p) usage_error(flag + ": " + p.error + " per second, e.g. 10MiB");
+  if (*p.value < lo || *p.value > hi)
+    usage_error(flag + " " + v + " is out of range (" + std::to_string(lo) + " B/s to " + std::to_string(hi) + " B/s, e.g. 10MiB)");
+  return *p.value;
+}
+
 struct serve_args {
   tftp::serve_options opt;
+  std::string rate = "10MiB";
   common_args common;
   std::uint64_t max_blksize = tftp::max_blksize;
   std::uint64_t max_windowsize = 64;
@@ -99,9 +112,12 @@ void register_serve(CLI::App* g, action& chosen) {
                "retransmission timeout when the client does not negotiate one");
   s->add_option("--retries", a->retries, "timeouts in a row before a transfer is abandoned (0-100)")
       ->check(whole(0, 100, "N 0-100"))->capture_default_str();
+  s->add_option("--rate", a->rate,
+                "raw protocol: bytes per second sent, all streams together (SIZE or SIZE/s, 1KiB-1GiB)")
+      ->type_name("SIZE")->capture_default_str();
   add_common(s, a->common);
   add_threads(s, a->opt.threads);
-  s->callback([a, &chosen] {
+  s->callback([a, s, &chosen] {
     auto o = a->opt;
     if (o.allow_overwrite && !o.allow_upload) usage_error("--allow-overwrite needs --allow-upload");
     std::error_code ec;
@@ -114,6 +130,10 @@ void register_serve(CLI::App* g, action& chosen) {
     o.limits.retries = static_cast<unsigned>(a->retries);
     o.faults = faults_of(a->common);
     o.proto = protocol_of(a->common);
+    if (s->count("--rate") && o.proto != tftp::protocol::raw) usage_error("--rate paces --protocol raw only (TFTP is paced by its ACKs)");
+    o.raw_rate = parse_rate("--rate", a->rate, 1024, 1ull << 30);
+    // Raw mode answers a verified client with a whole file: this machine only, unless --listen says otherwise.
+    if (o.proto == tftp::protocol::raw && s->count("--listen") == 0) o.listen.host = "127.0.0.1";
     chosen.command = "udp-file serve";
     chosen.threads = o.threads;
     chosen.options = o;
@@ -131,6 +151,7 @@ struct fetch_args {
   std::uint64_t retries = 5;
   bool progress = false;
   bool no_progress = false;
+  std::uint64_t max_size = 0;
 };
 
 // "auto" or a whole number in [lo, hi] (0 = auto in the options).
@@ -156,6 +177,8 @@ void register_fetch(CLI::App* g, action& chosen) {
       "65464 on loopback), --windowsize auto = up to 64 blocks that fit the socket's receive buffer,\n"
       "tsize for the progress bar, and a 20ms retransmission timeout (sent as 'utimeout'; raise it on slow links).\n"
       "--blksize 512 --windowsize 1 gives plain RFC 1350 behaviour; a server that ignores options gets it too.\n"
+      "A server that sends more than the size it announced (tsize), or than --max-size (default 4GiB when it\n"
+      "announces none), is stopped there: exit 5, nothing kept.\n"
       "Examples:\n"
       "  netlab udp-file fetch 127.0.0.1:6969 photo.jpg --sha256\n"
       "  netlab udp-file fetch 127.0.0.1:6969 big.iso -o - | sha256sum\n"
@@ -177,8 +200,11 @@ void register_fetch(CLI::App* g, action& chosen) {
   f->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
   f->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
   add_duration(f, "--idle", a->opt.raw_idle, "raw protocol: the stream is over after this much silence");
+  add_size(f, "--max-size", a->max_size,
+           "most bytes accepted (default: the size the server announces, else 4GiB); more ends the fetch (exit 5)")
+      ->default_str("tsize, else 4GiB");
   add_common(f, a->common);
-  f->callback([a, &chosen] {
+  f->callback([a, f, &chosen] {
     auto o = a->opt;
     o.server = *core::parse_endpoint(a->target).value;
     if (o.server.host.empty()) usage_error("server '" + a->target + "' has no host (e.g. 127.0.0.1" + a->target + ")");
@@ -200,6 +226,10 @@ void register_fetch(CLI::App* g, action& chosen) {
     if (o.wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
     if (a->progress && a->no_progress) usage_error("--progress and --no-progress contradict each other");
     o.wish.retries = static_cast<unsigned>(a->retries);
+    if (f->count("--max-size")) {
+      if (a->max_size == 0) usage_error("--max-size must be at least 1 byte (e.g. 100MiB)");
+      o.max_size = a->max_size;
+    }
     o.netascii = a->mode == "netascii";
     o.faults = faults_of(a->common);
     o.proto = protocol_of(a->common);

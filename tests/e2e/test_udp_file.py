@@ -221,21 +221,26 @@ class NetlabToNetlab(UdpFileBase):
         s.sendto(b"\x00\x04\x00\x01", addr)
 
     def test_raw_protocol_contrast(self):
+        """The intact case is 40 datagrams, far below the client's receive buffer: loopback drops nothing
+        then, whatever the load; the client ends as soon as the announced size arrived, and a slow client
+        is not mistaken for a silent server (queued datagrams keep the stream open). The lossy case
+        asserts what raw mode guarantees: nothing, and it says so."""
         data = os.urandom(20000)
         self.put("r.bin", data)
         srv = self.serve("--protocol", "raw")
-        r, out = self.fetch(srv.port, "r.bin", None, "--protocol", "raw", "--idle", "300ms")
+        r, out = self.fetch(srv.port, "r.bin", None, "--protocol", "raw", "--timeout", "500ms", "--idle", "3s")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"sha256 matches", r.stdout)
         self.assertEqual(self.read(out), data)
         self.assertEqual(srv.terminate(), 0)
         lossy = self.serve("--protocol", "raw", "--simulate-loss", "0.3", "--seed", "3")
-        r, out2 = self.fetch(lossy.port, "r.bin", os.path.join(self.out, "r2.bin"), "--protocol", "raw", "--idle",
-                             "300ms")
+        r, out2 = self.fetch(lossy.port, "r.bin", os.path.join(self.out, "r2.bin"), "--protocol", "raw", "--timeout",
+                             "500ms", "--idle", "300ms")
         self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
         self.assertIn(b"DIFFERS", r.stdout)
         self.assertFalse(os.path.exists(out2))
-
+        self.assertFalse(os.path.exists(out2 + ".part"))
+        self.assertEqual(lossy.terminate(), 0)
 
     def test_many_transfers_at_once(self):
         files = {}
@@ -420,6 +425,183 @@ class Security(UdpFileBase):
         with self.assertRaises(socket.timeout):
             s.recvfrom(2048)
         s.sendto(b"\x00\x05\x00\x00done\x00", addr)
+
+
+def raw_req(verb, cookie, name):
+    """A raw-mode request as netlab's client sends it: NUL-padded to 64 bytes."""
+    return ("%s %s %s" % (verb, cookie, name)).encode().ljust(64, b"\x00")
+
+
+def collect(sock, seconds):
+    """Every datagram that reaches sock within `seconds` (bounded: at most 100,000)."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while len(got) < 100000:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            got.append(sock.recv(70000))
+        except socket.timeout:
+            break
+    return got
+
+
+def vm_kib(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def spoofed_udp(src, dst, payload):
+    """An IPv4 + UDP datagram with a forged source, for a raw IP_HDRINCL socket (UDP checksum 0: none)."""
+    udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, socket.IPPROTO_UDP, 0,
+                     socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
+    return ip + udp
+
+
+class RawMode(UdpFileBase):
+    """`--protocol raw` must not be an amplifier (issue 13 item 5): loopback by default, a cookie round
+    trip before anything larger than the request, a paced stream, bounded client memory."""
+
+    def raw_cookie(self, sock, name):
+        sock.send(raw_req("STAT", "-", name))
+        sock.settimeout(scaled(5))
+        reply = sock.recv(100)
+        self.assertTrue(reply.startswith(b"COOKIE "), reply)
+        return reply[7:].decode()
+
+    def test_default_bind_is_loopback_and_wider_is_warned(self):
+        # The default port is 6969: when something else holds it, the CLI unit test covers the default.
+        p = self.spawn([NETLAB, "udp-file", "serve", "--protocol", "raw", "--root", self.root, "--json"])
+        line = p.readline(10)
+        if line is None:
+            rc = p.wait(10)
+            if rc == EXIT["network"] and "in use" in p.stderr():
+                self.skipTest("port 6969 is busy on this machine")
+            self.fail("no readiness line: rc %r, %s" % (rc, p.stderr()))
+        ready = json.loads(line)
+        self.assertEqual((ready["address"], ready["port"], ready["proto"]), ("127.0.0.1", 6969, "udp-raw"))
+        self.assertNotIn("beyond this machine", p.stderr())
+        self.assertEqual(p.terminate(), 0)
+        wide = self.server("udp-file", "serve", "--protocol", "raw", "--root", self.root, "--listen", "0.0.0.0:0")
+        self.assertEqual(wide.host, "0.0.0.0")
+        self.assertEqual(wide.terminate(), 0)
+        self.assertIn("beyond this machine", wide.stderr())
+
+    def test_unverified_requests_get_at_most_one_small_reply_and_no_data(self):
+        data = os.urandom(1 << 20)
+        self.put("big.bin", data)
+        srv = self.serve("--protocol", "raw")
+        quiet = scaled(1.0)
+
+        def fresh():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(s.close)
+            s.connect(("127.0.0.1", srv.port))
+            return s
+
+        # The old 11-byte "GET big.bin" streamed the whole file (x95,000 here): now not even a reply,
+        # since any reply would be larger than it. Same for the old STAT, a reply of another server
+        # (COOKIE/OK/ERR: answering those would loop), a TFTP RRQ and garbage.
+        s = fresh()
+        for pkt in (b"GET big.bin", b"STAT big.bin", b"COOKIE " + b"0" * 32, b"OK 5 abc", b"ERR no",
+                    rrq("big.bin"), b"\x00" * 64, os.urandom(200)):
+            s.send(pkt)
+        self.assertEqual(collect(s, quiet), [])
+        # A long enough request without a valid cookie: one COOKIE reply, never larger than the request.
+        s = fresh()
+        req = raw_req("GET", "0123456789abcdef0123456789abcdef", "big.bin")
+        s.send(req)
+        got = collect(s, quiet)
+        self.assertEqual(len(got), 1, [g[:50] for g in got])
+        self.assertTrue(got[0].startswith(b"COOKIE "), got[0][:50])
+        self.assertLessEqual(len(got[0]), len(req))
+        # A cookie is bound to its address and port: another sender (a spoofer who guessed or saw
+        # one) gets a cookie of its own, not the file.
+        owner = fresh()
+        cookie = self.raw_cookie(owner, "big.bin")
+        thief = fresh()
+        thief.send(raw_req("GET", cookie, "big.bin"))
+        got = collect(thief, quiet)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].startswith(b"COOKIE "))
+        self.assertNotEqual(got[0][7:].decode(), cookie)
+        self.assertEqual(collect(owner, 0.1), [])
+        # A really spoofed source (root only: a raw IP socket): the victim, 127.0.0.9, receives at most
+        # one reply no larger than the request, and no file data.
+        if os.geteuid() == 0:
+            victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(victim.close)
+            victim.bind(("127.0.0.9", 0))
+            raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            self.addCleanup(raw.close)
+            for payload in (b"GET big.bin", raw_req("GET", "-", "big.bin"), raw_req("GET", cookie, "big.bin")):
+                raw.sendto(spoofed_udp(victim.getsockname(), ("127.0.0.1", srv.port), payload), ("127.0.0.1", 0))
+            got = collect(victim, quiet)
+            self.assertLessEqual(len(got), 2, [g[:50] for g in got])  # the two long requests: a cookie each
+            for g in got:
+                self.assertTrue(g.startswith(b"COOKIE ") and len(g) <= 64, g[:50])
+        # The server still serves a real client, stays small, and stops cleanly.
+        r, out = self.fetch(srv.port, "big.bin", None, "--protocol", "raw", "--timeout", "500ms", "--idle", "3s")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(out), data)
+        self.assertLess(vm_kib(srv.pid, "VmHWM"), 64 * 1024)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_rate_cap_holds(self):
+        """bytes <= burst + rate x (last datagram - GET sent): the client's clock starts before the server
+        can send, and a late reader only lengthens the time, so the check cannot flake on a slow machine."""
+        rate = 1 << 20
+        burst = max(1024, rate // 200)
+        data = os.urandom(int(2.5 * rate))
+        self.put("paced.bin", data)
+        srv = self.serve("--protocol", "raw", "--rate", "1MiB")
+        r, out = self.fetch(srv.port, "paced.bin", None, "--protocol", "raw", "--timeout", "500ms", "--idle", "3s",
+                            "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = json.loads(r.stdout)
+        self.assertEqual(j["bytes"], len(data))
+        self.assertLessEqual(j["bytes"], burst + rate * j["seconds"] + 512, j)
+        # Not starved either: within 3x of the cap (generous for a loaded machine, scaled for sanitizers).
+        self.assertLess(j["seconds"], scaled(3 * len(data) / rate + 2), j)
+        self.assertEqual(self.read(out), data)
+        self.assertEqual(srv.terminate(), 0)
+
+    def fetch_rss(self, port, name, *extra):
+        """Runs a raw fetch, returns (exit code, peak RSS in KiB) from wait4's rusage of that child."""
+        p = subprocess.Popen([NETLAB, "udp-file", "fetch", "127.0.0.1:%d" % port, name, "-o",
+                              os.path.join(self.out, name), "--protocol", "raw", "--timeout", "500ms", "--idle",
+                              "1s", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + scaled(60)
+        while time.monotonic() < deadline:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                return p.returncode, usage.ru_maxrss
+            time.sleep(0.05)
+        p.kill()
+        p.wait()
+        self.fail("raw fetch did not finish")
+
+    def test_raw_fetch_streams_to_disk_with_bounded_memory(self):
+        self.put("tiny.bin", b"x" * 1000)
+        big = os.urandom(1 << 20) * 64  # 64 MiB
+        self.put("big.bin", big)
+        srv = self.serve("--protocol", "raw", "--rate", "256MiB")
+        rc, base = self.fetch_rss(srv.port, "tiny.bin")
+        self.assertEqual(rc, 0)
+        rc, peak = self.fetch_rss(srv.port, "big.bin")
+        # At full speed the receive buffer may overflow (exit 5, nothing kept): memory is bounded either way.
+        self.assertIn(rc, (0, EXIT["protocol"]))
+        if rc == 0:
+            self.assertEqual(self.read(os.path.join(self.out, "big.bin")), big)
+        self.assertLess(peak - base, 24 * 1024, "peak %d KiB vs %d KiB for a tiny file" % (peak, base))
+        self.assertEqual(srv.terminate(), 0)
 
 
 class Interop(UdpFileBase):

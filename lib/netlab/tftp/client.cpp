@@ -73,6 +73,17 @@ std::string hint_for_error(std::uint16_t code) {
   }
 }
 
+// Why a transfer stopped at receive_limit(): names the bound that was hit, for the error line.
+std::string limit_reason(std::optional<std::uint64_t> tsize, std::optional<std::uint64_t> max_size, bool netascii) {
+  const auto limit = receive_limit(tsize, max_size, netascii);
+  if (max_size && limit == *max_size) return "the server sent more than --max-size " + std::to_string(*max_size) + " bytes";
+  if (tsize)
+    return "the server sent more than the " + std::to_string(*tsize) + " bytes it announced (tsize)" +
+           (netascii ? " doubled for netascii" : "");
+  return "the server sent more than " + std::to_string(limit) +
+         " bytes without announcing a size (the default --max-size when there is no tsize: raise it to accept more)";
+}
+
 std::string human_rate(double bytes_per_s) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f MB/s", bytes_per_s / 1e6);
@@ -241,6 +252,16 @@ private:
       }
       s.settings = ans.settings;
       tsize_ = ans.tsize;
+      if (tsize_ && opt_.max_size && *tsize_ > *opt_.max_size) {
+        // RFC 2349: a client may refuse a file it finds too large with ERROR 8.
+        const std::string why = "the file is " + std::to_string(*tsize_) + " bytes (tsize), more than --max-size " +
+                                std::to_string(*opt_.max_size);
+        auto bytes = encode(error{static_cast<std::uint16_t>(error_code::option_refused), why});
+        std::error_code ignored;
+        sock_.send_to(asio::buffer(bytes), from_, 0, ignored);
+        timer_.cancel();
+        return finalize(core::outcome::fail(exit_code::protocol, why, "raise --max-size to accept it"), {});
+      }
       s.preamble = encode(ack{0});
     } else if (auto* d = std::get_if<data>(&pk); d && d->block == 1) {
       s.settings = rfc1350_settings(wish_);  // the server ignored our options: plain RFC 1350
@@ -250,6 +271,8 @@ private:
       log.debug("ignored {} while waiting for the server's answer", describe(pk));
       return receive_first();
     }
+    s.max_bytes = receive_limit(tsize_, opt_.max_size, opt_.netascii);
+    s.max_bytes_why = limit_reason(tsize_, opt_.max_size, opt_.netascii);
     timer_.cancel();
     sock_.connect(from_, ec);  // the server's transfer ID: from now on the kernel filters other senders
     if (ec) return finalize(core::outcome::fail(ec, "connect " + core::to_string(from_), core::hint_for(ec)), {});
@@ -329,6 +352,8 @@ private:
       rt_.release();
       return;
     }
+    if (tsize_ && !opt_.netascii && st.bytes != *tsize_)  // never more: the transfer stops at tsize
+      core::log().warn("{}: the server announced {} bytes (tsize) but the file ended after {}", opt_.remote, *tsize_, st.bytes);
     const double secs = st.seconds();
     const double rate = secs > 0 ? static_cast<double>(st.bytes) / secs : 0;
     std::string digest;
@@ -389,6 +414,13 @@ private:
 };
 
 }  // namespace
+
+std::uint64_t receive_limit(std::optional<std::uint64_t> tsize, std::optional<std::uint64_t> max_size, bool netascii) noexcept {
+  std::uint64_t limit = default_max_size;
+  if (tsize) limit = netascii ? (*tsize > UINT64_MAX / 2 ? UINT64_MAX : *tsize * 2) : *tsize;
+  if (max_size) limit = std::min(limit, *max_size);
+  return limit;
+}
 
 std::size_t blksize_for_mtu(int mtu, bool ipv6) noexcept {
   const long b = static_cast<long>(mtu) - (ipv6 ? 40 : 20) - 8 - 4;

@@ -3,6 +3,7 @@
 /// OUT.part and renames on success, or streams to stdout.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "netlab/core/endpoint.hpp"
@@ -29,7 +30,17 @@ struct fetch_options {
   fault_options faults;
   protocol proto = protocol::tftp;
   std::chrono::milliseconds raw_idle{1000};  ///< raw mode: the stream is over after this much silence
+  std::optional<std::uint64_t> max_size;     ///< --max-size: most bytes accepted; unset = the announced
+                                             ///< size when there is one, else default_max_size
 };
+
+/// The bound on what a fetch accepts when the server announces no size (no tsize: an RFC 1350 server,
+/// --no-options) and no --max-size is given: 4 GiB, beyond any file a TFTP lab moves, far below a disk.
+constexpr std::uint64_t default_max_size = 4ull << 30;
+
+/// The most bytes (as they come on the wire) a fetch accepts: the announced size `tsize` (twice it in
+/// netascii, whose CR LF and CR NUL can double a text), else default_max_size; `max_size` lowers either.
+std::uint64_t receive_limit(std::optional<std::uint64_t> tsize, std::optional<std::uint64_t> max_size, bool netascii) noexcept;
 
 /// Fetches the file; prints a summary (and the digest) through `out`. Exit codes: server ERROR 5,
 /// timeout 4, network 3, local file 6, interrupted 130. Never leaves a partial file under OUT.

@@ -32,6 +32,7 @@ struct serve_options {
   server_limits limits;              ///< blksize/windowsize caps, default timeout and retries
   fault_options faults;              ///< --simulate-loss/dup/reorder on outgoing packets
   protocol proto = protocol::tftp;
+  std::uint64_t raw_rate = 10ull << 20;   ///< --protocol raw: bytes per second sent, all streams together
   std::chrono::milliseconds grace{3000};  ///< on SIGTERM, time left to running transfers
   unsigned threads = 1;
 };

@@ -206,6 +206,13 @@ void transfer::execute(std::vector<action>& acts, const std::uint8_t* payload) {
         break;
       }
       case action::kind::deliver: {
+        if (a.size > s_.max_bytes - stats_.bytes) {  // a peer that sends past tsize or --max-size
+          batch_.clear();
+          headers_used_ = 0;
+          send_error(error_code::disk_full, s_.max_bytes_why);
+          return finish(core::outcome::fail(exit_code::protocol, s_.label + ": " + s_.max_bytes_why,
+                                            "the server sends more than agreed: the transfer was stopped there"));
+        }
         std::error_code ec;
         if (!s_.dst->write(payload, a.size, ec)) return fail_write(ec);
         stats_.bytes += a.size;

@@ -55,6 +55,8 @@ public:
     std::chrono::milliseconds dally{0};  ///< receiving: keep answering a repeated last DATA this long
     fault_options faults;
     std::string label;                   ///< log prefix, e.g. "127.0.0.1:5000 RRQ big.bin"
+    std::uint64_t max_bytes = UINT64_MAX;  ///< receiving: DATA past this many bytes ends the transfer
+    std::string max_bytes_why;           ///< receiving: the failure then, e.g. "more than the announced tsize 1000"
   };
 
   /// `sock` must be open and connected to the peer's transfer ID (address and port).
