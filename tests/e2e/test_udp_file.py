@@ -543,13 +543,18 @@ class RawMode(UdpFileBase):
             for payload in (b"GET big.bin", raw_req("GET", "-", "big.bin"), raw_req("GET", cookie, "big.bin")):
                 raw.sendto(spoofed_udp(victim.getsockname(), ("127.0.0.1", srv.port), payload), ("127.0.0.1", 0))
             got = collect(victim, quiet)
-            self.assertLessEqual(len(got), 2, [g[:50] for g in got])  # the two long requests: a cookie each
+            # The two long requests get a cookie each (so the spoofed path really reached the server);
+            # the short one nothing.
+            self.assertEqual(len(got), 2, [g[:50] for g in got])
             for g in got:
                 self.assertTrue(g.startswith(b"COOKIE ") and len(g) <= 64, g[:50])
-        # The server still serves a real client, stays small, and stops cleanly.
-        r, out = self.fetch(srv.port, "big.bin", None, "--protocol", "raw", "--timeout", "500ms", "--idle", "3s")
+        # The server still serves a real client, stays small, and stops cleanly. The file (98 datagrams)
+        # fits in the client's socket buffer even unprivileged (208 KiB): intact whatever the load.
+        small = os.urandom(50000)
+        self.put("small.bin", small)
+        r, out = self.fetch(srv.port, "small.bin", None, "--protocol", "raw", "--timeout", "500ms", "--idle", "3s")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(self.read(out), data)
+        self.assertEqual(self.read(out), small)
         self.assertLess(vm_kib(srv.pid, "VmHWM"), 64 * 1024)
         self.assertEqual(srv.terminate(), 0)
 
@@ -563,44 +568,37 @@ class RawMode(UdpFileBase):
         srv = self.serve("--protocol", "raw", "--rate", "1MiB")
         r, out = self.fetch(srv.port, "paced.bin", None, "--protocol", "raw", "--timeout", "500ms", "--idle", "3s",
                             "--json")
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # A client that falls behind may lose datagrams (exit 5): the bound holds for what arrived.
+        self.assertIn(r.returncode, (0, EXIT["protocol"]), r.stderr)
         j = json.loads(r.stdout)
-        self.assertEqual(j["bytes"], len(data))
+        self.assertGreater(j["bytes"], len(data) // 2, j)
         self.assertLessEqual(j["bytes"], burst + rate * j["seconds"] + 512, j)
         # Not starved either: within 3x of the cap (generous for a loaded machine, scaled for sanitizers).
         self.assertLess(j["seconds"], scaled(3 * len(data) / rate + 2), j)
-        self.assertEqual(self.read(out), data)
+        if r.returncode == 0:
+            self.assertEqual(self.read(out), data)
         self.assertEqual(srv.terminate(), 0)
 
-    def fetch_rss(self, port, name, *extra):
-        """Runs a raw fetch, returns (exit code, peak RSS in KiB) from wait4's rusage of that child."""
-        p = subprocess.Popen([NETLAB, "udp-file", "fetch", "127.0.0.1:%d" % port, name, "-o",
-                              os.path.join(self.out, name), "--protocol", "raw", "--timeout", "500ms", "--idle",
-                              "1s", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + scaled(60)
-        while time.monotonic() < deadline:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                p.returncode = os.waitstatus_to_exitcode(status)
-                return p.returncode, usage.ru_maxrss
-            time.sleep(0.05)
-        p.kill()
-        p.wait()
-        self.fail("raw fetch did not finish")
-
     def test_raw_fetch_streams_to_disk_with_bounded_memory(self):
-        self.put("tiny.bin", b"x" * 1000)
+        from test_hostile_udpfile_client import run_measured
+        self.put("small.bin", os.urandom(4 << 20))
         big = os.urandom(1 << 20) * 64  # 64 MiB
         self.put("big.bin", big)
         srv = self.serve("--protocol", "raw", "--rate", "256MiB")
-        rc, base = self.fetch_rss(srv.port, "tiny.bin")
-        self.assertEqual(rc, 0)
-        rc, peak = self.fetch_rss(srv.port, "big.bin")
+
+        def fetch(name):
+            return run_measured([NETLAB, "udp-file", "fetch", "127.0.0.1:%d" % srv.port, name, "-o",
+                                 os.path.join(self.out, name), "--protocol", "raw", "--timeout", "500ms", "--idle", "1s"])
+
+        rc, err, base = fetch("small.bin")
+        self.assertIn(rc, (0, EXIT["protocol"]), err)
+        rc, err, peak = fetch("big.bin")
         # At full speed the receive buffer may overflow (exit 5, nothing kept): memory is bounded either way.
-        self.assertIn(rc, (0, EXIT["protocol"]))
+        self.assertIn(rc, (0, EXIT["protocol"]), err)
         if rc == 0:
             self.assertEqual(self.read(os.path.join(self.out, "big.bin")), big)
-        self.assertLess(peak - base, 24 * 1024, "peak %d KiB vs %d KiB for a tiny file" % (peak, base))
+        self.assertGreater(base, 0)
+        self.assertLess(peak - base, 24 * 1024, "peak %d KiB vs %d KiB for a 4 MiB file" % (peak, base))
         self.assertEqual(srv.terminate(), 0)
 
 

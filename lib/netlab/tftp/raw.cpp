@@ -479,19 +479,30 @@ private:
     }
     std::error_code ec;
     sock_.send(asio::buffer(req), 0, ec);
-    const auto gen = ++sent_;
+    arm_retry(++sent_);
+  }
+
+  void arm_retry(std::uint64_t gen) {
     retry_.expires_after(opt_.wish.timeout * (1u << std::min(tries_, 4u)));
     retry_.async_wait([self = shared_from_this(), gen](std::error_code e) {
-      if (e || self->done_ || self->phase_ == phase::stream || gen != self->sent_) return;
-      if (++self->tries_ > self->opt_.wish.retries) {
-        if (self->phase_ == phase::get)
-          return self->finish(core::outcome::fail(exit_code::timeout, "no data from " + core::to_string(self->server_) + " after GET",
-                                                  "the server streams nothing: check its log, or raise --timeout"));
-        return self->finish(core::outcome::fail(exit_code::timeout, "no answer from " + core::to_string(self->server_),
-                                                "is `netlab udp-file serve --protocol raw` running there?"));
-      }
-      self->send_current();
+      if (!e) self->on_retry(gen);
     });
+  }
+
+  void on_retry(std::uint64_t gen) {
+    if (done_ || phase_ == phase::stream || gen != sent_) return;
+    if (++tries_ > opt_.wish.retries) {
+      if (phase_ == phase::get)
+        return finish(core::outcome::fail(exit_code::timeout, "no data from " + core::to_string(server_) + " after GET",
+                                          "the server streams nothing: check its log, or raise --timeout"));
+      return finish(core::outcome::fail(exit_code::timeout, "no answer from " + core::to_string(server_),
+                                        "is `netlab udp-file serve --protocol raw` running there?"));
+    }
+    // An answer already queued (this client was slow) is read before asking again: a GET sent twice
+    // would start a second stream on top of the first.
+    std::error_code q;
+    if (sock_.available(q) > 0) return arm_retry(gen);
+    send_current();
   }
 
   void receive() {
