@@ -335,20 +335,23 @@ bool source::convert(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
       got += static_cast<std::size_t>(n);
     }
     if (got < want) file_size_ = file + got;
+    // Runs of ordinary bytes are copied whole; LF becomes CR LF, CR becomes CR NUL (at most 2x).
     const std::size_t before = buf_.size();
-    buf_.reserve(before + got + got / 8);
-    for (std::size_t i = 0; i < got; ++i) {
-      const auto c = raw[i];
-      if (c == '\n') {
-        buf_.push_back('\r');
-        buf_.push_back('\n');
-      } else if (c == '\r') {
-        buf_.push_back('\r');
-        buf_.push_back(0);
-      } else {
-        buf_.push_back(c);
-      }
+    buf_.resize(before + 2 * got);
+    std::uint8_t* o = buf_.data() + before;
+    const std::uint8_t* p = raw.data();
+    const std::uint8_t* const end = p + got;
+    while (p < end) {
+      const std::uint8_t* q = p;
+      while (q < end && *q != '\n' && *q != '\r') ++q;
+      std::memcpy(o, p, static_cast<std::size_t>(q - p));
+      o += q - p;
+      if (q == end) break;
+      *o++ = '\r';
+      *o++ = *q == '\n' ? '\n' : 0;
+      p = q + 1;
     }
+    buf_.resize(static_cast<std::size_t>(o - buf_.data()));
     wire += buf_.size() - before;
     file += got;
   }
