@@ -376,7 +376,32 @@ class HostileTftp(NetlabTestCase):
         self.assertLess(held, scaled(4))
         self.assertGreaterEqual(held, 1.3)
         print("\n  silent client with timeout=255 dropped after %.2f s (--max-silence 1500ms)" % held)
-        self.assert_healthy_then_stop(srv)  # the slot is free again
+        self.assertEqual(fetch_small(srv.port, "ok.txt"), b"still serving\n")  # the slot is free again
+        self.assert_healthy_then_stop(srv)
+
+    def test_silent_uploader_with_timeout_255_is_dropped_and_leaves_nothing(self):
+        srv = self.serve("--allow-upload", "--max-transfers", "1", "--max-silence", "1s")
+        s = udp(timeout=10)
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        s.sendto(wrq("up.bin", timeout=255, blksize=512), ("127.0.0.1", srv.port))
+        oack, addr = s.recvfrom(2048)
+        self.assertEqual(oack[:2], b"\x00\x06")
+        s.sendto(b"\x00\x03\x00\x01" + b"x" * 512, addr)  # one block, then silence
+        err = None
+        for _ in range(10):
+            pkt, _ = s.recvfrom(2048)
+            err = error_of(pkt)
+            if err:
+                break
+        held = time.monotonic() - t0
+        self.assertIsNotNone(err)
+        self.assertLess(held, scaled(3.5))
+        deadline = time.monotonic() + scaled(5)  # the partial upload is removed as the transfer ends
+        while os.listdir(self.root) != ["ok.txt"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(os.listdir(self.root), ["ok.txt"])
+        self.assert_healthy_then_stop(srv)
 
     def test_one_address_cannot_take_every_slot(self):
         self.put("m.bin", os.urandom(100000))
