@@ -134,10 +134,12 @@ int open_beneath(int dirfd, const std::string& rel, int flags, bool force_fallba
     open_how how{};
     how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    for (;;) {
+    // EAGAIN: a rename somewhere raced a ".." inside a symlink; retry a few times, then give up (the
+    // request is refused) rather than spin while someone renames in a loop.
+    for (int tries = 0;; ++tries) {
       const long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
       if (fd >= 0) return static_cast<int>(fd);
-      if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: a rename raced the lookup; retry
+      if (errno == EINTR || (errno == EAGAIN && tries < 16)) continue;
       if (errno != ENOSYS) return -1;
       break;
     }
