@@ -129,23 +129,45 @@ namespace detail {
 
 void force_openat_fallback(bool on) noexcept { force_fallback_all = on; }
 
+namespace {
+// Whether openat2 works here: 0 not probed yet, 1 yes, 2 no (Linux < 5.6: ENOSYS; an old container
+// seccomp profile: EPERM). Probed once, on the first lookup, by opening the directory itself.
+std::atomic<int> openat2_state{0};
+
+long sys_openat2(int dirfd, const char* path, int flags) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  return ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+bool have_openat2(int dirfd) {
+  int st = openat2_state.load();
+  if (st == 0) {
+    const long fd = sys_openat2(dirfd, ".", O_PATH | O_DIRECTORY);
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    st = fd >= 0 || (errno != ENOSYS && errno != EPERM) ? 1 : 2;
+    openat2_state = st;
+  }
+  return st == 1;
+}
+}  // namespace
+
 int open_beneath(int dirfd, const std::string& rel, int flags, bool force_fallback) {
-  if (!force_fallback && !force_fallback_all) {
-    open_how how{};
-    how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  if (!force_fallback && !force_fallback_all && have_openat2(dirfd)) {
     // EAGAIN: a rename somewhere raced a ".." inside a symlink; retry a few times, then give up (the
     // request is refused) rather than spin while someone renames in a loop.
     for (int tries = 0;; ++tries) {
-      const long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+      const long fd = sys_openat2(dirfd, rel.c_str(), flags);
       if (fd >= 0) return static_cast<int>(fd);
       if (errno == EINTR || (errno == EAGAIN && tries < 16)) continue;
       if (errno != ENOSYS) return -1;
       break;
     }
   }
-  // No openat2 (Linux < 5.6): one component at a time, never following a symlink. A symlink, even one
-  // that stays inside the root, is refused (ELOOP, or ENOTDIR for a directory component).
+  // No openat2 (Linux < 5.6, or a seccomp filter refusing it): one component at a time, never following
+  // a symlink. A symlink, even one that stays inside the root, is refused (ELOOP, or ENOTDIR for a
+  // directory component).
   std::vector<std::string> parts;
   for (const auto& p : fs::path(rel)) {
     const auto s = p.string();

@@ -85,9 +85,10 @@ opened_file open_for_read(const root_dir& root, const std::string& name);
 opened_file open_for_write(const root_dir& root, const std::string& name, bool overwrite);
 
 namespace detail {
-/// openat2(dirfd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or, where the kernel has no
-/// openat2 (ENOSYS) or `force_fallback`, component by component with O_NOFOLLOW: then every symlink is
-/// refused (ELOOP/ENOTDIR), even one that stays inside. Returns the fd, or -1 with errno set.
+/// openat2(dirfd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or, where openat2 is missing
+/// (ENOSYS, or EPERM from a seccomp filter: probed once) or `force_fallback`, component by component
+/// with O_NOFOLLOW: then every symlink is refused (ELOOP/ENOTDIR), even one that stays inside. Returns
+/// the fd, or -1 with errno set.
 int open_beneath(int dirfd, const std::string& rel, int flags, bool force_fallback = false);
 /// Forces the per-component fallback in every open_beneath() call (tests of kernels without openat2).
 void force_openat_fallback(bool on) noexcept;
