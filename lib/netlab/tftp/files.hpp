@@ -25,6 +25,8 @@ struct resolved_path {
 /// Resolves `name` under `root` (canonical). `..` components, absolute paths outside the root and
 /// symlinks resolving outside it are access violations; a missing file (RRQ) is file_not_found; a
 /// directory or device is an access violation. For a WRQ the file must not exist unless `overwrite`.
+/// A check by path: opening the path afterwards races with whoever can rename in the root. Prefer
+/// open_for_read() / open_for_write(), which check what they opened.
 resolved_path resolve(const std::filesystem::path& root, const std::string& name, bool write, bool overwrite);
 
 /// An owned file descriptor (closed by the destructor).
