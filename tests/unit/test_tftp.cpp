@@ -529,3 +529,55 @@ TEST_CASE("tftp session: a sender of unknown size learns it and never sends past
     if (a.what == action::kind::send_data) sizes.push_back(a.size);
   CHECK(sizes == std::vector<std::size_t>{10, 10, 0});
 }
+
+TEST_CASE("tftp session: random packets from a hostile peer never break the invariants", "[tftp][session][hostile]") {
+  // Never send beyond the file; never acknowledge past what was received; deliveries stay contiguous.
+  std::uint32_t x = 2024;
+  auto rnd = [&] {
+    x = x * 1664525u + 1013904223u;
+    return x >> 8;
+  };
+  for (unsigned w : {1u, 4u, 64u, 40000u, 65535u}) {
+    for (std::uint64_t size : {0ull, 7ull, 512ull * 3, 512ull * 70000 + 5}) {
+      INFO("windowsize " << w << " size " << size);
+      transfer_settings s;
+      s.windowsize = w;
+      s.retries = 1000000;
+      sender tx(size, s);
+      std::vector<action> out;
+      tx.start(out);
+      std::uint64_t acked_ok = 0;
+      for (int i = 0; i < 3000; ++i) {
+        for (const auto& a : out)
+          if (a.what == action::kind::send_data) {
+            REQUIRE(a.offset <= size);
+            REQUIRE(a.offset + a.size <= size);
+            REQUIRE(a.offset / s.blksize + 1 <= tx.blocks());
+          }
+        out.clear();
+        REQUIRE(tx.acknowledged() <= tx.highest_sent());
+        REQUIRE(tx.acknowledged() >= acked_ok);  // never moves back
+        acked_ok = tx.acknowledged();
+        if (rnd() % 8 == 0) tx.on_timeout(out);
+        else tx.on_ack(static_cast<std::uint16_t>(rnd()), out);
+      }
+      receiver rx(s);
+      out.clear();
+      rx.start(out);
+      std::uint64_t delivered = 0;
+      for (int i = 0; i < 3000 && !rx.finished(); ++i) {
+        out.clear();
+        const auto block = static_cast<std::uint16_t>(rnd() % 4 == 0 ? (delivered + 1) & 0xffff : rnd());
+        rx.on_data(block, rnd() % 64 == 0 ? 100 : 512, out);
+        for (const auto& a : out) {
+          if (a.what == action::kind::deliver) {
+            REQUIRE(a.offset == rx.bytes() - a.size);
+            REQUIRE(a.wire_block == static_cast<std::uint16_t>((delivered + 1) & 0xffff));
+            ++delivered;
+          }
+          if (a.what == action::kind::send_ack) REQUIRE(a.wire_block == static_cast<std::uint16_t>(delivered & 0xffff));
+        }
+      }
+    }
+  }
+}

@@ -129,21 +129,45 @@ namespace detail {
 
 void force_openat_fallback(bool on) noexcept { force_fallback_all = on; }
 
+namespace {
+// Whether openat2 works here: 0 not probed yet, 1 yes, 2 no (Linux < 5.6: ENOSYS; an old container
+// seccomp profile: EPERM). Probed once, on the first lookup, by opening the directory itself.
+std::atomic<int> openat2_state{0};
+
+long sys_openat2(int dirfd, const char* path, int flags) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  return ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+bool have_openat2(int dirfd) {
+  int st = openat2_state.load();
+  if (st == 0) {
+    const long fd = sys_openat2(dirfd, ".", O_PATH | O_DIRECTORY);
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    st = fd >= 0 || (errno != ENOSYS && errno != EPERM) ? 1 : 2;
+    openat2_state = st;
+  }
+  return st == 1;
+}
+}  // namespace
+
 int open_beneath(int dirfd, const std::string& rel, int flags, bool force_fallback) {
-  if (!force_fallback && !force_fallback_all) {
-    open_how how{};
-    how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    for (;;) {
-      const long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+  if (!force_fallback && !force_fallback_all && have_openat2(dirfd)) {
+    // EAGAIN: a rename somewhere raced a ".." inside a symlink; retry a few times, then give up (the
+    // request is refused) rather than spin while someone renames in a loop.
+    for (int tries = 0;; ++tries) {
+      const long fd = sys_openat2(dirfd, rel.c_str(), flags);
       if (fd >= 0) return static_cast<int>(fd);
-      if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: a rename raced the lookup; retry
+      if (errno == EINTR || (errno == EAGAIN && tries < 16)) continue;
       if (errno != ENOSYS) return -1;
       break;
     }
   }
-  // No openat2 (Linux < 5.6): one component at a time, never following a symlink. A symlink, even one
-  // that stays inside the root, is refused (ELOOP, or ENOTDIR for a directory component).
+  // No openat2 (Linux < 5.6, or a seccomp filter refusing it): one component at a time, never following
+  // a symlink. A symlink, even one that stays inside the root, is refused (ELOOP, or ENOTDIR for a
+  // directory component).
   std::vector<std::string> parts;
   for (const auto& p : fs::path(rel)) {
     const auto s = p.string();
@@ -335,20 +359,23 @@ bool source::convert(std::uint64_t lo, std::uint64_t hi, std::error_code& ec) {
       got += static_cast<std::size_t>(n);
     }
     if (got < want) file_size_ = file + got;
+    // Runs of ordinary bytes are copied whole; LF becomes CR LF, CR becomes CR NUL (at most 2x).
     const std::size_t before = buf_.size();
-    buf_.reserve(before + got + got / 8);
-    for (std::size_t i = 0; i < got; ++i) {
-      const auto c = raw[i];
-      if (c == '\n') {
-        buf_.push_back('\r');
-        buf_.push_back('\n');
-      } else if (c == '\r') {
-        buf_.push_back('\r');
-        buf_.push_back(0);
-      } else {
-        buf_.push_back(c);
-      }
+    buf_.resize(before + 2 * got);
+    std::uint8_t* o = buf_.data() + before;
+    const std::uint8_t* p = raw.data();
+    const std::uint8_t* const end = p + got;
+    while (p < end) {
+      const std::uint8_t* q = p;
+      while (q < end && *q != '\n' && *q != '\r') ++q;
+      std::memcpy(o, p, static_cast<std::size_t>(q - p));
+      o += q - p;
+      if (q == end) break;
+      *o++ = '\r';
+      *o++ = *q == '\n' ? '\n' : 0;
+      p = q + 1;
     }
+    buf_.resize(static_cast<std::size_t>(o - buf_.data()));
     wire += buf_.size() - before;
     file += got;
   }

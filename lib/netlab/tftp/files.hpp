@@ -25,6 +25,8 @@ struct resolved_path {
 /// Resolves `name` under `root` (canonical). `..` components, absolute paths outside the root and
 /// symlinks resolving outside it are access violations; a missing file (RRQ) is file_not_found; a
 /// directory or device is an access violation. For a WRQ the file must not exist unless `overwrite`.
+/// A check by path: opening the path afterwards races with whoever can rename in the root. Prefer
+/// open_for_read() / open_for_write(), which check what they opened.
 resolved_path resolve(const std::filesystem::path& root, const std::string& name, bool write, bool overwrite);
 
 /// An owned file descriptor (closed by the destructor).
@@ -85,9 +87,10 @@ opened_file open_for_read(const root_dir& root, const std::string& name);
 opened_file open_for_write(const root_dir& root, const std::string& name, bool overwrite);
 
 namespace detail {
-/// openat2(dirfd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or, where the kernel has no
-/// openat2 (ENOSYS) or `force_fallback`, component by component with O_NOFOLLOW: then every symlink is
-/// refused (ELOOP/ENOTDIR), even one that stays inside. Returns the fd, or -1 with errno set.
+/// openat2(dirfd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or, where openat2 is missing
+/// (ENOSYS, or EPERM from a seccomp filter: probed once) or `force_fallback`, component by component
+/// with O_NOFOLLOW: then every symlink is refused (ELOOP/ENOTDIR), even one that stays inside. Returns
+/// the fd, or -1 with errno set.
 int open_beneath(int dirfd, const std::string& rel, int flags, bool force_fallback = false);
 /// Forces the per-component fallback in every open_beneath() call (tests of kernels without openat2).
 void force_openat_fallback(bool on) noexcept;

@@ -134,8 +134,9 @@ private:
     const char* op = write ? "WRQ" : "RRQ";
     const std::string label = who + " " + op + " " + req->filename;
     auto refuse = [&](error_code code, const std::string& why) {
-      // A well-formed request is always answered (a client waits for it; the ERROR is about as small as
-      // the request, so it amplifies nothing); only replies to malformed datagrams are rate-limited.
+      // A well-formed request is always answered: a real client waits for the answer, and a refusal is
+      // smaller than the DATA the same request draws when it succeeds. Only replies to malformed
+      // datagrams are rate-limited.
       log.info("{}: refused: {} (ERROR {})", label, why, static_cast<int>(code));
       reply_error(peer, code, why, true);
     };

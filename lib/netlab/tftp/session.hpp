@@ -18,9 +18,9 @@ struct transfer_settings {
   std::chrono::milliseconds timeout{1000};     ///< first retransmission timeout (RFC 2349)
   unsigned retries = 5;                        ///< timeouts in a row before giving up
   /// Longest silence of the peer before giving up, whatever `timeout` and `retries` allow: the timers
-  /// armed since the peer last made progress add up to at most this (0 = no cap). A client asking for
-  /// timeout=255 cannot hold a server's transfer slot for hours.
-  std::chrono::milliseconds max_silence{60000};
+  /// armed since the peer last made progress add up to at most this (0 = no cap). The server sets it
+  /// (--max-silence, 60 s), so a client asking for timeout=255 cannot hold a slot for hours.
+  std::chrono::milliseconds max_silence{0};
 };
 
 /// Blocks in flight are at most this many (half the 16-bit block space, less one): with more, a stale
