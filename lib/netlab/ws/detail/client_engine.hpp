@@ -304,6 +304,12 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     const auto code = con_->get_remote_close_code();
     const auto reason = con_->get_remote_close_reason();
     if (closing_) return finish(core::outcome::success());
+    if (con_->get_local_close_code() == websocketpp::close::status::message_too_big)  // we closed it
+      return finish(core::outcome::fail(exit_code::protocol,
+                                        "a message from " + opt_.target.str() + " is over " +
+                                            std::to_string(con_->get_max_message_size()) +
+                                            " B (inflated size with permessage-deflate): closed with 1009",
+                                        "the server sent more than this client accepts in one message"));
     const std::string what = "the server closed the connection: " + std::to_string(code) + " " +
                              websocketpp::close::status::get_string(code) + (reason.empty() ? "" : " (" + reason + ")");
     if (code == websocketpp::close::status::normal || code == websocketpp::close::status::going_away) {

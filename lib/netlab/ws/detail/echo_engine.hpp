@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,10 @@ struct conn_state {
   std::vector<msg_ptr> inbox;
   std::uint64_t inbox_bytes = 0;
   bool laggard = false;  ///< (inbox_mu) closing for --max-queue; gets nothing more
+  // Pongs netlab queued that websocketpp still holds (on the strand only): they count toward
+  // --max-queue like data (see on_ping).
+  std::deque<msg_ptr> pongs;
+  std::uint64_t pong_bytes = 0;
 
   void touch() { last_activity.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
 };
@@ -67,6 +72,10 @@ NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_deflate_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_deflate_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_deflate_state_config)
 
 namespace netlab::ws::detail {
 
@@ -81,6 +90,20 @@ using tls_context_ptr = std::shared_ptr<asio::ssl::context>;
 core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx);
 
 inline std::string fmt_ms(std::chrono::milliseconds d) { return core::format_duration(d); }
+
+/// A peer-supplied string for a log line: at most 200 bytes, control bytes and non-ASCII as \xNN, so
+/// a hostile request cannot forge log lines or flood the log.
+inline std::string loggable(const std::string& s) {
+  std::string out;
+  const std::size_t n = std::min<std::size_t>(s.size(), 200);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  if (s.size() > n) out += "...";
+  return out;
+}
 
 template <typename Server>
 class echo_engine : public std::enable_shared_from_this<echo_engine<Server>> {
@@ -126,6 +149,7 @@ public:
     srv_.set_close_handler([this](hdl_t h) { on_close(h); });
     srv_.set_fail_handler([this](hdl_t h) { on_fail(h); });
     srv_.set_message_handler([this](hdl_t h, msg_ptr m) { on_message(h, std::move(m)); });
+    srv_.set_ping_handler([this](hdl_t h, std::string payload) { return on_ping(h, std::move(payload)); });
     srv_.set_pong_handler([this](hdl_t h, std::string) {
       if (auto con = get(h)) state(con).pong_pending = false;
     });
@@ -277,7 +301,8 @@ private:
     auto con = get(h);
     if (!con) return false;
     auto& st = state(con);
-    st.origin = con->get_request_header("Origin");
+    const std::string& origin = con->get_request_header("Origin");
+    st.origin = loggable(origin);  // for log lines only
     if (core::log().should_log(spdlog::level::trace))
       core::log().trace("ws {} handshake request:\n{}", st.peer, con->get_request().raw());
     if (stopping_) {
@@ -288,7 +313,7 @@ private:
       con->set_status(websocketpp::http::status_code::not_found);
       return false;
     }
-    if (!origin_allowed(st.origin)) {
+    if (!origin_allowed(origin)) {
       con->set_status(websocketpp::http::status_code::forbidden);
       return false;
     }
@@ -325,7 +350,7 @@ private:
       con->set_status(websocketpp::http::status_code::not_found);
       con->set_body("not found\n");
     }
-    core::log().info("http {} {} {} → {}", st.peer, con->get_request().get_method(), res,
+    core::log().info("http {} {} {} → {}", st.peer, loggable(con->get_request().get_method()), loggable(res),
                      static_cast<int>(con->get_response_code()));
   }
 
@@ -338,7 +363,17 @@ private:
     cancel_timers(st);
     auto status = static_cast<int>(con->get_response_code());
     if (status >= 400) {
-      core::log().info("ws refused {} {} origin '{}': HTTP {}", st.peer, con->get_resource(), st.origin, status);
+      // Not con->get_resource(): websocketpp's URI is still null when the request never parsed or
+      // failed its checks before the URI was built (garbage, no Host, bad version/key: SIGSEGV).
+      // The raw request line's target is always there (empty if unparsed).
+      // Why: the body netlab's upgrade checks wrote (detail::check_upgrade), else websocketpp's error
+      // unless it is our own validate handler's refusal.
+      std::string why = con->get_response().get_body();
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      const auto ec = con->get_ec();
+      if (why.empty() && ec != websocketpp::error::rejected) why = ec.message();
+      core::log().info("ws refused {} '{}' origin '{}': HTTP {}{}{}", st.peer, loggable(con->get_request().get_uri()),
+                       loggable(st.origin), status, why.empty() ? "" : ", ", loggable(why));
     } else {
       core::log().info("ws handshake with {} failed: {}", st.peer, con->get_ec().message());
     }
@@ -355,7 +390,7 @@ private:
     rt_.connection_joined();
     st.open_counted = true;
     auto ext = con->get_response_header("Sec-WebSocket-Extensions");
-    core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, con->get_resource(),
+    core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, loggable(con->get_resource()),
                      ext.empty() ? "" : " extensions ", ext);
     if (core::log().should_log(spdlog::level::trace))
       core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
@@ -382,6 +417,8 @@ private:
       st.inbox.clear();
       st.inbox_bytes = 0;
     }
+    st.pongs.clear();
+    st.pong_bytes = 0;
     auto dur = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
     auto sent = fmt::format("{} '{}'", con->get_local_close_code(), con->get_local_close_reason());
     // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
@@ -572,15 +609,51 @@ private:
       st.inbox_bytes = 0;
       lag = st.laggard;
     }
-    if (lag) return too_slow(con, st, queued + con->get_buffered_amount());
+    if (lag) return too_slow(con, st, queued + backlog_of(con, st));
     for (auto& m : batch) deliver(con, st, m);
+  }
+
+  /// Bytes con has yet to send: websocketpp's queue (payloads only) plus the pongs it still holds.
+  static std::uint64_t backlog_of(const con_ptr& con, conn_state& st) {
+    // websocketpp drops its reference once a pong is written: the oldest go first.
+    while (!st.pongs.empty() && st.pongs.front().use_count() == 1) {
+      st.pong_bytes -= pong_cost(st.pongs.front()->get_payload().size());
+      st.pongs.pop_front();
+    }
+    return con->get_buffered_amount() + st.pong_bytes;
+  }
+
+  /// What a queued pong costs: its payload, header and websocketpp's message object around them
+  /// (roughly; an empty pong is not free, and get_buffered_amount() would count it as 0 B).
+  static std::uint64_t pong_cost(std::size_t payload) { return payload + 192; }
+
+  /// A ping: answered with a pong that counts toward --max-queue like any reply. websocketpp would
+  /// queue a pong for every ping, unbounded, for a client that pings and never reads (RSS 8 MB →
+  /// 961 MB for 400 MB of pings); here such a client is closed with 1008 as for data.
+  bool on_ping(hdl_t h, std::string payload) {
+    auto con = get(h);
+    if (!con || con->get_state() != websocketpp::session::state::open) return false;
+    auto& st = state(con);
+    const auto backlog = backlog_of(con, st);
+    if (backlog > opt_.max_queue) {
+      too_slow(con, st, backlog);
+      return false;
+    }
+    const auto n = payload.size();
+    auto pong = std::make_shared<typename msg_ptr::element_type>(nullptr, websocketpp::frame::opcode::pong, n);
+    pong->set_payload(std::move(payload));
+    prepare_unmasked_frame(pong);  // server frames are unmasked; a control frame is never compressed
+    if (con->send(pong)) return false;
+    st.pongs.push_back(std::move(pong));
+    st.pong_bytes += pong_cost(n);
+    return false;  // answered here
   }
 
   /// Sends msg on con (on con's strand) unless con is already more than --max-queue behind.
   void deliver(const con_ptr& con, conn_state& st, const msg_ptr& msg) {
     if (con->get_state() != websocketpp::session::state::open) return;
     const auto n = msg->get_payload().size();
-    const auto backlog = con->get_buffered_amount();
+    const auto backlog = backlog_of(con, st);
     // Behind = bytes still unsent when the next message comes; the new message itself does not
     // count, so any message fits a client that keeps up (a queued 6-byte ping must not doom a
     // 70 KB echo), and memory stays within --max-queue + --max-message per client.
