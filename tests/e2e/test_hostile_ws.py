@@ -337,9 +337,23 @@ class HostileWs(NetlabTestCase):
         err = p.stderr.read().decode("utf-8", "replace")
         peak = ru.ru_maxrss * 1024
         self.assertEqual(p.returncode, 5, err)
-        self.assertIn("1009", err)
+        self.assertIn("is over 16777216 B (inflated size): closed with 1009", err)
         self.assertLess(peak, 80 * MB, "dial peak RSS %d" % peak)
         print("\n  dial against a deflate bomb: exit %d, peak RSS %.1f MB" % (p.returncode, peak / MB))
+
+    def test_dial_max_message_closes_1009(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        url = "ws://127.0.0.1:%d/echo" % srv.port
+        r = self.netlab("ws-echo", "dial", url, "-m", "x" * 100000, "--max-message", "50KiB")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn(b"is over 51200 B: closed with 1009 (raise --max-message", r.stderr)
+        r = self.netlab("ws-echo", "dial", url, "-m", "x" * 100000, "--max-message", "100000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"x" * 100000 + b"\n")
+        r = self.netlab("ws-echo", "dial", url, "--max-message", "0")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"--max-message must be at least 1 byte", r.stderr)
+        self.assert_stops_cleanly(srv)
 
     # --- 3: ping flood from a client that never reads ---------------------------------------------
     def test_ping_flood_from_a_non_reader_is_closed_1008_with_bounded_memory(self):
