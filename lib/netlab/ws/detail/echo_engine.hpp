@@ -135,6 +135,9 @@ public:
     srv_.init_asio(&rt_.ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
     srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
+    // No request body is ever used (the page is a GET): websocketpp would otherwise buffer up to
+    // 32 MB of one per connection (Content-Length) during the handshake. Any body gets 413.
+    srv_.set_max_http_body_size(0);
     // 0 turns websocketpp's own (5 s default) open-handshake timer off too.
     srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
     // A peer that does not answer our close within 2 s is dropped (laggards, dead peers).
