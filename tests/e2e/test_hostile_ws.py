@@ -391,6 +391,25 @@ class HostileWs(NetlabTestCase):
         print("\n  ping flood: %.1f MB of pings before the drop; VmHWM %.1f -> %.1f MB"
               % (sent / MB, hwm0 / MB, hwm / MB))
 
+    def test_control_bytes_are_escaped_in_logs(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        with self.connect(srv) as s:
+            s.sendall(upgrade_request(srv.port, extra="Origin: http://x\x1b[2J\r\n"))
+            head, rest = read_response(s)
+            self.assertEqual(status_of(head), 101)
+            s.sendall(frame(0x8, struct.pack("!H", 1000) + b"bye\n12:00:00.000 info forged"))
+            self.assertEqual(read_frames_until_close(s, rest), 1000)
+        with self.connect(srv) as s:  # refused: the target is logged escaped too
+            s.sendall(b"GET /\x1b[2Jx HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+            self.assertEqual(status_of(read_response(s)[0]), 426)  # no version 13
+        self.assert_stops_cleanly(srv)
+        err = srv.stderr()
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("\n12:00:00.000 info forged", err)
+        self.assertIn("origin 'http://x\\x1b[2J'", err)
+        self.assertIn("'bye\\x0a12:00:00.000 info forged'", err)
+        self.assertIn("'/\\x1b[2Jx'", err)
+
     # --- slowloris ----------------------------------------------------------------------------------
     def test_slowloris_is_dropped_by_the_handshake_timeout(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--handshake-timeout", "1s")

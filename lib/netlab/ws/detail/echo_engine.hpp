@@ -91,14 +91,14 @@ core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx);
 
 inline std::string fmt_ms(std::chrono::milliseconds d) { return core::format_duration(d); }
 
-/// A peer-supplied string for a log line: at most 200 bytes, control bytes and non-ASCII as \xNN, so
-/// a hostile request cannot forge log lines or flood the log.
+/// A peer-supplied string for a log line: at most 200 bytes, control bytes (and '\\') as \xNN, so a
+/// hostile peer cannot forge log lines or terminal escapes, or flood the log. UTF-8 stays readable.
 inline std::string loggable(const std::string& s) {
   std::string out;
   const std::size_t n = std::min<std::size_t>(s.size(), 200);
   for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') out += static_cast<char>(c);
+    if (c >= 0x20 && c != 0x7f && c != '\\') out += static_cast<char>(c);
     else out += fmt::format("\\x{:02x}", c);
   }
   if (s.size() > n) out += "...";
@@ -423,12 +423,13 @@ private:
     st.pongs.clear();
     st.pong_bytes = 0;
     auto dur = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
-    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), con->get_local_close_reason());
+    // The close reason echoed to a client is the client's own: escaped like everything it sends.
+    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), loggable(con->get_local_close_reason()));
     // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
     if (st.sent_code != 0 && con->get_local_close_code() == websocketpp::close::status::abnormal_close)
-      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, con->get_local_close_reason());
+      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, loggable(con->get_local_close_reason()));
     core::log().info("ws close {} origin '{}': sent {}, received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
-                     st.peer, st.origin, sent, con->get_remote_close_code(), con->get_remote_close_reason(),
+                     st.peer, st.origin, sent, con->get_remote_close_code(), loggable(con->get_remote_close_reason()),
                      st.note.empty() ? "" : "; ",
                      st.note, st.msgs_in, st.bytes_in, st.msgs_out.load(), st.bytes_out.load(), fmt_ms(dur));
   }
