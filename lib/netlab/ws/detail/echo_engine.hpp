@@ -339,7 +339,8 @@ private:
     if (!con) return;
     auto& st = state(con);
     if (st.handshake_timer) st.handshake_timer->cancel();
-    auto res = con->get_resource();
+    auto res = con->get_resource();  // safe here (and in on_validate/on_open): websocketpp calls them
+                                     // only once it has built a valid URI; on_fail may come before
     if (opt_.page && (res == "/" || res.rfind("/?", 0) == 0)) {
       con->set_status(websocketpp::http::status_code::ok);
       con->append_header("Content-Type", "text/html; charset=utf-8");
