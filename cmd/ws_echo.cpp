@@ -127,6 +127,11 @@ void register_ws_echo(CLI::App& app, action& chosen) {
                 "open WebSocket connections at most; beyond it the upgrade gets HTTP 503 (0 = no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  s->add_option("--max-handshakes", o->max_handshakes,
+                "connections still in their upgrade (TLS included) at most; beyond it new ones are closed at "
+                "once (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   add_duration(s, "--handshake-timeout", o->handshake_timeout,
                "drop a socket that has not completed the upgrade (TLS included) within this (0 = never)");
   add_duration(s, "--idle-timeout", o->idle_timeout,

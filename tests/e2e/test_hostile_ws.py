@@ -439,6 +439,56 @@ class HostileWs(NetlabTestCase):
         self.assert_stops_cleanly(srv)
         self.assertIn("--handshake-timeout", srv.stderr())
 
+    def test_handshakes_in_progress_are_capped(self):
+        # 300 sockets each holding a 13 KB request head that never ends (~55 KB each in the server).
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-handshakes", "100",
+                          "--handshake-timeout", "30s")
+        _, hwm0 = status(srv.pid)
+        head = b"GET /echo HTTP/1.1\r\nHost: x\r\n" + b"".join(b"%x:b\r\n" % i for i in range(1900))
+        socks = []
+        for _ in range(300):
+            s = self.connect(srv)
+            self.addCleanup(s.close)
+            try:
+                s.sendall(head)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            socks.append(s)
+        # The 200 over the cap are closed at once (EOF or reset); the 100 others wait.
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+        dropped, deadline = 0, time.monotonic() + scaled(5)
+        while dropped < 200 and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.2):
+                try:
+                    key.fileobj.recv(1)  # b"" at EOF: nothing else is ever sent before an answer
+                except ConnectionResetError:
+                    pass
+                sel.unregister(key.fileobj)
+                dropped += 1
+        self.assertFalse(sel.select(timeout=0.3), "a socket under the cap was dropped too")
+        sel.close()
+        self.assertEqual(dropped, 200)
+        _, hwm = status(srv.pid)
+        # ~220 KB per unfinished head (websocketpp keeps each of its 1,900 header lines as a map
+        # entry); without the cap the 300 took 67 MB, and the open-files limit was the only bound.
+        self.assertLess(hwm, hwm0 + 40 * MB + SLACK, "peak RSS %d -> %d" % (hwm0, hwm))
+        for s in socks:
+            s.close()
+        deadline = time.monotonic() + scaled(10)  # the places free as the server sees the closes
+        while True:
+            try:
+                self.assert_serves(srv)
+                break
+            except (AssertionError, OSError):
+                self.assertLess(time.monotonic(), deadline, "no place freed")
+                time.sleep(0.05)
+        self.assert_stops_cleanly(srv)
+        self.assertEqual(srv.stderr().count("handshakes in progress (--max-handshakes)"), 1)
+        print("\n  300 unfinished request heads, --max-handshakes 100: 200 dropped; VmHWM %.1f -> %.1f MB"
+              % (hwm0 / MB, hwm / MB))
+
     # --- 12 + 10k idle connections ------------------------------------------------------------------
     def test_10k_idle_connections_from_the_default_soft_nofile(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

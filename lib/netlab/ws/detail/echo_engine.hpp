@@ -24,6 +24,30 @@ using msg_ptr = websocketpp::config::asio::message_type::ptr;
 using timer_ptr = std::shared_ptr<asio::steady_timer>;
 using clock = std::chrono::steady_clock;
 
+/// One of --max-handshakes' places, held by a connection until it is open, refused or failed, or
+/// freed (whichever comes first: a plain HTTP request ends with no handler at all).
+class handshake_slot {
+public:
+  handshake_slot() = default;
+  explicit handshake_slot(std::shared_ptr<std::atomic<std::size_t>> n) : n_(std::move(n)) {}
+  handshake_slot(const handshake_slot&) = delete;
+  handshake_slot& operator=(const handshake_slot&) = delete;
+  handshake_slot& operator=(handshake_slot&& o) noexcept {
+    release();
+    n_ = std::move(o.n_);
+    return *this;
+  }
+  ~handshake_slot() { release(); }
+  /// Gives the place back (once).
+  void release() {
+    if (n_) n_->fetch_sub(1, std::memory_order_relaxed);
+    n_.reset();
+  }
+
+private:
+  std::shared_ptr<std::atomic<std::size_t>> n_;  ///< outlives the engine if a connection does
+};
+
 /// Per-connection state: a base class of every websocketpp connection (detail::with_state), so
 /// counters and timers live in the connection and the hot path never takes a shared lock.
 struct conn_state {
@@ -32,6 +56,8 @@ struct conn_state {
   std::string origin;
   clock::time_point opened{};
   bool counted = false;  ///< holds a --max-connections slot
+  handshake_slot handshake;  ///< holds a --max-handshakes place until open (strand only)
+  bool over_handshakes = false;  ///< dropped at accept for --max-handshakes: its failure is not news
   // Only touched on the connection's strand.
   std::uint64_t msgs_in = 0;
   std::uint64_t bytes_in = 0;
@@ -264,6 +290,21 @@ private:
       con->interrupt();
       return;
     }
+    if (opt_.max_handshakes > 0) {
+      // Each handshake in progress holds up to websocketpp's 16,000-byte request head, parsed (some
+      // 55 KB): without a cap, memory would only be bounded by the open-files limit.
+      if (handshakes_->fetch_add(1, std::memory_order_relaxed) >= opt_.max_handshakes) {
+        handshakes_->fetch_sub(1, std::memory_order_relaxed);
+        if (!handshakes_full_.exchange(true))
+          core::log().warn("ws: {} handshakes in progress (--max-handshakes): dropping new connections until one ends",
+                           opt_.max_handshakes);
+        st.over_handshakes = true;
+        std::error_code se;
+        sock.shutdown(asio::socket_base::shutdown_both, se);  // websocketpp's first read fails
+        return;
+      }
+      st.handshake = handshake_slot(handshakes_);
+    }
     // Covers the TLS handshake too (websocketpp's own open timeout starts only after it).
     if (opt_.handshake_timeout.count() > 0) {
       st.handshake_timer = con->set_timer(static_cast<long>(opt_.handshake_timeout.count()), [this, h](const std::error_code& e) {
@@ -339,6 +380,7 @@ private:
     if (!con) return;
     auto& st = state(con);
     if (st.handshake_timer) st.handshake_timer->cancel();
+    release_handshake(st);
     auto res = con->get_resource();  // safe here (and in on_validate/on_open): websocketpp calls them
                                      // only once it has built a valid URI; on_fail may come before
     if (opt_.page && (res == "/" || res.rfind("/?", 0) == 0)) {
@@ -363,8 +405,10 @@ private:
     if (!con) return;
     auto& st = state(con);
     release_slot(st);
+    release_handshake(st);
     if (opt_.broadcast) remove_member(h);
     cancel_timers(st);
+    if (st.over_handshakes) return;  // logged once, at the cap
     auto status = static_cast<int>(con->get_response_code());
     if (status >= 400) {
       // Not con->get_resource(): websocketpp's URI is still null when the request never parsed or
@@ -389,6 +433,7 @@ private:
     if (!con) return;
     auto& st = state(con);
     if (st.handshake_timer) st.handshake_timer->cancel();
+    release_handshake(st);
     st.opened = clock::now();
     st.touch();
     rt_.connection_joined();
@@ -433,6 +478,13 @@ private:
                      st.peer, st.origin, sent, con->get_remote_close_code(), loggable(con->get_remote_close_reason()),
                      st.note.empty() ? "" : "; ",
                      st.note, st.msgs_in, st.bytes_in, st.msgs_out.load(), st.bytes_out.load(), fmt_ms(dur));
+  }
+
+  void release_handshake(conn_state& st) {
+    st.handshake.release();
+    if (handshakes_full_.load(std::memory_order_relaxed) &&
+        handshakes_->load(std::memory_order_relaxed) < opt_.max_handshakes / 2 + 1)
+      handshakes_full_.store(false);  // the next time it fills up is logged again
   }
 
   void release_slot(conn_state& st) {
@@ -700,6 +752,8 @@ private:
   Server srv_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> open_count_{0};
+  std::shared_ptr<std::atomic<std::size_t>> handshakes_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::atomic<bool> handshakes_full_{false};  ///< warned about --max-handshakes; not again until half free
   std::mutex reg_mu_;  ///< registry below; taken on accept/open/close, never per message
   std::vector<hdl_t> all_;
   std::size_t prune_at_ = 64;
