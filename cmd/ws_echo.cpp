@@ -55,6 +55,8 @@ void register_dial(CLI::App* ws, action& chosen) {
   d->add_option("--cacert", a->opt.cacert, "wss: trust the CA certificates in this PEM file");
   d->add_flag("--insecure", a->opt.insecure, "wss: do not verify the server's certificate (test servers only)");
   d->add_flag("--deflate", a->opt.deflate, "offer permessage-deflate (RFC 7692)");
+  add_size(d, "--max-message", a->opt.max_message,
+           "largest reply accepted, inflated size with --deflate (larger → close 1009, exit 5), e.g. 64MiB");
   add_duration(d, "--timeout", a->opt.timeout, "deadline for all replies once connected (exit 4; 0 = none; not in interactive mode)");
   add_duration(d, "--connect-timeout", a->opt.connect_timeout, "deadline for TCP, TLS and the upgrade (exit 4)");
   add_load_flags(d, a->load);
@@ -67,6 +69,7 @@ void register_dial(CLI::App* ws, action& chosen) {
     if (!o.target.secure && (!o.cacert.empty() || o.insecure))
       usage_error("--cacert and --insecure are for wss:// URLs");
     if (!o.cacert.empty() && o.insecure) usage_error("--cacert and --insecure contradict each other: give one");
+    if (o.max_message == 0) usage_error("--max-message must be at least 1 byte");
     if (!o.cacert.empty()) {
       std::ifstream probe(o.cacert);
       if (!probe) usage_error("--cacert " + o.cacert + ": cannot read it");
@@ -122,6 +125,11 @@ void register_ws_echo(CLI::App& app, action& chosen) {
   add_busy_poll(s, o->busy_poll);
   s->add_option("--max-connections", o->max_connections,
                 "open WebSocket connections at most; beyond it the upgrade gets HTTP 503 (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  s->add_option("--max-handshakes", o->max_handshakes,
+                "connections still in their upgrade (TLS included) at most; beyond it new ones are closed at "
+                "once (0 = no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_duration(s, "--handshake-timeout", o->handshake_timeout,

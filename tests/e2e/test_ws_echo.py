@@ -288,6 +288,82 @@ class WsEchoServe(NetlabTestCase):
             c.frame(0x0, b"b" * 600, fin=True)
         self.assert_closes_with(srv, 1009, fragments)
 
+    # ---- RFC 6455 gaps websocketpp 0.8.2 leaves open (netlab closes them) -----------------------
+    def test_text_ending_mid_code_point_and_bad_close_reason_close_1007(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+
+        def ends_mid_code_point(c):  # 8.1: the last frame is a continuation, the message is text
+            c.frame(0x1, b"ok ", fin=False)
+            c.frame(0x0, "封".encode()[:2], fin=True)
+        self.assert_closes_with(srv, 1007, ends_mid_code_point)
+        # 5.5.1 / 7.4.1: a close frame's reason is UTF-8.
+        self.assert_closes_with(srv, 1007, lambda c: c.frame(0x8, struct.pack("!H", 1000) + b"bye \xff"))
+        c = self.raw(srv)
+        c.frame(0x1, b"ok ", fin=False)
+        c.frame(0x0, "封".encode(), fin=True)  # a whole code point split the same way is fine
+        self.assertEqual(c.read_frame(), (True, 0x1, "ok 封".encode()))
+        c.frame(0x8, struct.pack("!H", 1000) + "封".encode())
+        self.assertEqual(c.read_close(), (1000, "封"))
+        self.assertEqual(srv.terminate(), 0)
+
+    def upgrade(self, srv, lines, path="/echo"):
+        """Status and head of the answer to a hand-written upgrade request (lines: header lines)."""
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5)) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (path, "".join(l + "\r\n" for l in lines))).encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        head = buf.partition(b"\r\n\r\n")[0].decode("latin-1")
+        return int(head.split(" ", 2)[1]), head
+
+    def test_upgrade_needs_version_13_and_a_16_byte_key(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        up = ["Upgrade: websocket", "Connection: Upgrade"]
+        key = "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode()
+        self.assertEqual(self.upgrade(srv, up + [key, "Sec-WebSocket-Version: 13"])[0], 101)
+        # 4.2.2: another version (hybi drafts 7 and 8 included) or none: 426 naming version 13.
+        for version in (["Sec-WebSocket-Version: 8"], ["Sec-WebSocket-Version: 7"], ["Sec-WebSocket-Version: 14"], []):
+            with self.subTest(version=version):
+                status, head = self.upgrade(srv, up + [key] + version)
+                self.assertEqual(status, 426, head)
+                self.assertRegex(head + "\r\n", r"(?i)\r\nSec-WebSocket-Version: 13\r\n")
+        # 4.2.1: the key is the base64 of exactly 16 bytes.
+        for bad in ("abc", base64.b64encode(os.urandom(15)).decode(), base64.b64encode(os.urandom(17)).decode(),
+                    "!" * 22 + "==", "dGhlIHNhbXBsZSBub25jZQ"):
+            with self.subTest(key=bad):
+                status, head = self.upgrade(srv, up + ["Sec-WebSocket-Key: " + bad, "Sec-WebSocket-Version: 13"])
+                self.assertEqual(status, 400, head)
+        self.assertEqual(self.upgrade(srv, up + ["Sec-WebSocket-Version: 13"])[0], 400)  # no key
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("HTTP 400, Sec-WebSocket-Key must be the base64 of 16 bytes", srv.stderr())
+
+    def test_a_bad_upgrade_at_the_page_path_never_gets_the_page(self):
+        for path in ("/", "/echo"):
+            srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--path", path)
+            key = "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode()
+            v13 = "Sec-WebSocket-Version: 13"
+            attempts = {
+                "no Connection": ["Upgrade: websocket", key, v13],
+                "no Upgrade": ["Connection: Upgrade", key, v13],
+                "Upgrade: h2c": ["Upgrade: h2c", "Connection: Upgrade", key, v13],
+                "bad key": ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: x", v13],
+                "version 8": ["Upgrade: websocket", "Connection: Upgrade", key, "Sec-WebSocket-Version: 8"],
+            }
+            for name, lines in attempts.items():
+                with self.subTest(path=path, attempt=name):
+                    status, head = self.upgrade(srv, lines, path="/")
+                    self.assertIn(status, (400, 426), head)
+                    self.assertNotIn("text/html", head)
+            # Only a GET that is no upgrade attempt gets the page.
+            status, head = self.upgrade(srv, [], path="/")
+            self.assertEqual(status, 200)
+            self.assertIn("text/html", head)
+            self.assertEqual(self.upgrade(srv, ["Upgrade: websocket", "Connection: Upgrade", key, v13], path=path)[0], 101)
+            self.assertEqual(srv.terminate(), 0)
+
     # ---- other real clients and sizes -----------------------------------------------------------
     def test_node_ws_client(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")

@@ -2,6 +2,7 @@
 /// `netlab ws-echo dial`: a WebSocket client (send messages, print the replies) and, with load
 /// options, a closed-loop load generator against an echo server. No websocketpp in this header.
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct dial_options {
   std::string cacert;                               ///< wss: trust this CA file instead of the system's
   bool insecure = false;                            ///< wss: do not verify the certificate
   bool deflate = false;                             ///< offer permessage-deflate
+  std::uint64_t max_message = 16 * 1024 * 1024;     ///< larger replies (inflated size too) → close 1009, exit 5
   bool raw = false;                                 ///< print binary replies as raw bytes, not hex
   std::chrono::milliseconds timeout{10000};         ///< whole exchange (0: none); exit 4
   std::chrono::milliseconds connect_timeout{5000};  ///< TCP + TLS + upgrade (0: none); exit 4

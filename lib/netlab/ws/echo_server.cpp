@@ -5,6 +5,7 @@
 
 #include <openssl/ssl.h>
 
+#include "netlab/tcp/limits.hpp"
 #include "netlab/ws/detail/echo_engine.hpp"
 
 namespace netlab::ws {
@@ -31,12 +32,19 @@ core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx) {
 }  // namespace detail
 
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  detail::tls_context_ptr tls;
   if (!opt.tls_cert.empty() || !opt.tls_key.empty()) {
-    detail::tls_context_ptr tls;
     auto loaded = detail::load_tls(opt, tls);  // before anything binds
     if (!loaded.ok()) return loaded;
-    return detail::run_tls(opt, rt, out, std::move(tls));
   }
+  // Every connection is a file descriptor: at the usual soft limit of 1024 the server would refuse
+  // everyone after ~1,015 idle clients while the hard limit allows far more.
+  const auto files = tcp::raise_open_files_limit();
+  if (files == UINT64_MAX)
+    core::log().info("open files: no limit");
+  else
+    core::log().info("open files limit {}: room for about {} connections", files, files > 32 ? files - 32 : 0);
+  if (tls) return detail::run_tls(opt, rt, out, std::move(tls));
   if (opt.deflate) return detail::run_engine<detail::plain_deflate_state_server>(opt, rt, out, nullptr);
   return detail::run_engine<detail::plain_state_server>(opt, rt, out, nullptr);
 }

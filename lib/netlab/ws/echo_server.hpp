@@ -22,6 +22,7 @@ struct serve_options {
   /// (core::runtime::busy_poll); 0: off.
   std::chrono::microseconds busy_poll{50};
   std::size_t max_connections = 0;             ///< open WebSocket connections; beyond it HTTP 503
+  std::size_t max_handshakes = 1024;           ///< TCP connections not yet upgraded; beyond it new ones are dropped
   std::chrono::milliseconds handshake_timeout{5000};  ///< TCP accept → upgrade done (TLS included)
   std::chrono::milliseconds idle_timeout{0};   ///< no message either way for this long → close 1001
   std::chrono::milliseconds ping_interval{0};  ///< server pings; a ping unanswered by the next → drop

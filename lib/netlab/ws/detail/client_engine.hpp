@@ -129,6 +129,7 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
 
   core::outcome start() {
     init_client<Client, Tls>(c_, opt_, rt_.ioc());
+    c_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));  // inflated size too (wspp.hpp)
     auto weak = this->weak_from_this();
     c_.set_open_handler([weak](websocketpp::connection_hdl) {
       if (auto self = weak.lock()) self->on_open();
@@ -335,6 +336,12 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     const auto code = con_->get_remote_close_code();
     const auto reason = con_->get_remote_close_reason();
     if (closing_) return finish(core::outcome::success());
+    if (con_->get_local_close_code() == websocketpp::close::status::message_too_big)  // we closed it
+      return finish(core::outcome::fail(exit_code::protocol,
+                                        "a message from " + opt_.target.str() + " is over " +
+                                            std::to_string(con_->get_max_message_size()) + " B" +
+                                            (opt_.deflate ? " (inflated size)" : "") + ": closed with 1009",
+                                        "raise --max-message if such messages are expected"));
     const std::string what = "the server closed the connection: " + std::to_string(code) + " " +
                              websocketpp::close::status::get_string(code) + (reason.empty() ? "" : " (" + reason + ")");
     if (code == websocketpp::close::status::normal || code == websocketpp::close::status::going_away) {

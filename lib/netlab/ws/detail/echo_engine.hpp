@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +24,30 @@ using msg_ptr = websocketpp::config::asio::message_type::ptr;
 using timer_ptr = std::shared_ptr<asio::steady_timer>;
 using clock = std::chrono::steady_clock;
 
+/// One of --max-handshakes' places, held by a connection until it is open, refused or failed, or
+/// freed (whichever comes first: a plain HTTP request ends with no handler at all).
+class handshake_slot {
+public:
+  handshake_slot() = default;
+  explicit handshake_slot(std::shared_ptr<std::atomic<std::size_t>> n) : n_(std::move(n)) {}
+  handshake_slot(const handshake_slot&) = delete;
+  handshake_slot& operator=(const handshake_slot&) = delete;
+  handshake_slot& operator=(handshake_slot&& o) noexcept {
+    release();
+    n_ = std::move(o.n_);
+    return *this;
+  }
+  ~handshake_slot() { release(); }
+  /// Gives the place back (once).
+  void release() {
+    if (n_) n_->fetch_sub(1, std::memory_order_relaxed);
+    n_.reset();
+  }
+
+private:
+  std::shared_ptr<std::atomic<std::size_t>> n_;  ///< outlives the engine if a connection does
+};
+
 /// Per-connection state: a base class of every websocketpp connection (detail::with_state), so
 /// counters and timers live in the connection and the hot path never takes a shared lock.
 struct conn_state {
@@ -31,6 +56,8 @@ struct conn_state {
   std::string origin;
   clock::time_point opened{};
   bool counted = false;  ///< holds a --max-connections slot
+  handshake_slot handshake;  ///< holds a --max-handshakes place until open (strand only)
+  bool over_handshakes = false;  ///< dropped at accept for --max-handshakes: its failure is not news
   // Only touched on the connection's strand.
   std::uint64_t msgs_in = 0;
   std::uint64_t bytes_in = 0;
@@ -51,6 +78,10 @@ struct conn_state {
   std::vector<msg_ptr> inbox;
   std::uint64_t inbox_bytes = 0;
   bool laggard = false;  ///< (inbox_mu) closing for --max-queue; gets nothing more
+  // Pongs netlab queued that websocketpp still holds (on the strand only): they count toward
+  // --max-queue like data (see on_ping).
+  std::deque<msg_ptr> pongs;
+  std::uint64_t pong_bytes = 0;
 
   void touch() { last_activity.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
 };
@@ -67,6 +98,10 @@ NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_deflate_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_deflate_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_state_config)
+NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_deflate_state_config)
 
 namespace netlab::ws::detail {
 
@@ -81,6 +116,20 @@ using tls_context_ptr = std::shared_ptr<asio::ssl::context>;
 core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx);
 
 inline std::string fmt_ms(std::chrono::milliseconds d) { return core::format_duration(d); }
+
+/// A peer-supplied string for a log line: at most 200 bytes, control bytes (and '\\') as \xNN, so a
+/// hostile peer cannot forge log lines or terminal escapes, or flood the log. UTF-8 stays readable.
+inline std::string loggable(const std::string& s) {
+  std::string out;
+  const std::size_t n = std::min<std::size_t>(s.size(), 200);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != 0x7f && c != '\\') out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  if (s.size() > n) out += "...";
+  return out;
+}
 
 template <typename Server>
 class echo_engine : public std::enable_shared_from_this<echo_engine<Server>> {
@@ -112,6 +161,9 @@ public:
     srv_.init_asio(&rt_.ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
     srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
+    // No request body is ever used (the page is a GET): websocketpp would otherwise buffer up to
+    // 32 MB of one per connection (Content-Length) during the handshake. Any body gets 413.
+    srv_.set_max_http_body_size(0);
     // 0 turns websocketpp's own (5 s default) open-handshake timer off too.
     srv_.set_open_handshake_timeout(static_cast<long>(opt_.handshake_timeout.count()));
     // A peer that does not answer our close within 2 s is dropped (laggards, dead peers).
@@ -126,6 +178,7 @@ public:
     srv_.set_close_handler([this](hdl_t h) { on_close(h); });
     srv_.set_fail_handler([this](hdl_t h) { on_fail(h); });
     srv_.set_message_handler([this](hdl_t h, msg_ptr m) { on_message(h, std::move(m)); });
+    srv_.set_ping_handler([this](hdl_t h, std::string payload) { return on_ping(h, std::move(payload)); });
     srv_.set_pong_handler([this](hdl_t h, std::string) {
       if (auto con = get(h)) state(con).pong_pending = false;
     });
@@ -237,6 +290,21 @@ private:
       con->interrupt();
       return;
     }
+    if (opt_.max_handshakes > 0) {
+      // Each handshake in progress holds up to websocketpp's 16,000-byte request head, parsed (some
+      // 55 KB): without a cap, memory would only be bounded by the open-files limit.
+      if (handshakes_->fetch_add(1, std::memory_order_relaxed) >= opt_.max_handshakes) {
+        handshakes_->fetch_sub(1, std::memory_order_relaxed);
+        if (!handshakes_full_.exchange(true))
+          core::log().warn("ws: {} handshakes in progress (--max-handshakes): dropping new connections until one ends",
+                           opt_.max_handshakes);
+        st.over_handshakes = true;
+        std::error_code se;
+        sock.shutdown(asio::socket_base::shutdown_both, se);  // websocketpp's first read fails
+        return;
+      }
+      st.handshake = handshake_slot(handshakes_);
+    }
     // Covers the TLS handshake too (websocketpp's own open timeout starts only after it).
     if (opt_.handshake_timeout.count() > 0) {
       st.handshake_timer = con->set_timer(static_cast<long>(opt_.handshake_timeout.count()), [this, h](const std::error_code& e) {
@@ -277,7 +345,8 @@ private:
     auto con = get(h);
     if (!con) return false;
     auto& st = state(con);
-    st.origin = con->get_request_header("Origin");
+    const std::string& origin = con->get_request_header("Origin");
+    st.origin = loggable(origin);  // for log lines only
     if (core::log().should_log(spdlog::level::trace))
       core::log().trace("ws {} handshake request:\n{}", st.peer, con->get_request().raw());
     if (stopping_) {
@@ -288,7 +357,7 @@ private:
       con->set_status(websocketpp::http::status_code::not_found);
       return false;
     }
-    if (!origin_allowed(st.origin)) {
+    if (!origin_allowed(origin)) {
       con->set_status(websocketpp::http::status_code::forbidden);
       return false;
     }
@@ -311,7 +380,9 @@ private:
     if (!con) return;
     auto& st = state(con);
     if (st.handshake_timer) st.handshake_timer->cancel();
-    auto res = con->get_resource();
+    release_handshake(st);
+    auto res = con->get_resource();  // safe here (and in on_validate/on_open): websocketpp calls them
+                                     // only once it has built a valid URI; on_fail may come before
     if (opt_.page && (res == "/" || res.rfind("/?", 0) == 0)) {
       con->set_status(websocketpp::http::status_code::ok);
       con->append_header("Content-Type", "text/html; charset=utf-8");
@@ -325,7 +396,7 @@ private:
       con->set_status(websocketpp::http::status_code::not_found);
       con->set_body("not found\n");
     }
-    core::log().info("http {} {} {} → {}", st.peer, con->get_request().get_method(), res,
+    core::log().info("http {} {} {} → {}", st.peer, loggable(con->get_request().get_method()), loggable(res),
                      static_cast<int>(con->get_response_code()));
   }
 
@@ -334,11 +405,23 @@ private:
     if (!con) return;
     auto& st = state(con);
     release_slot(st);
+    release_handshake(st);
     if (opt_.broadcast) remove_member(h);
     cancel_timers(st);
+    if (st.over_handshakes) return;  // logged once, at the cap
     auto status = static_cast<int>(con->get_response_code());
     if (status >= 400) {
-      core::log().info("ws refused {} {} origin '{}': HTTP {}", st.peer, con->get_resource(), st.origin, status);
+      // Not con->get_resource(): websocketpp's URI is still null when the request never parsed or
+      // failed its checks before the URI was built (garbage, no Host, bad version/key: SIGSEGV).
+      // The raw request line's target is always there (empty if unparsed).
+      // Why: the body netlab's upgrade checks wrote (detail::check_upgrade), else websocketpp's error
+      // unless it is our own validate handler's refusal.
+      std::string why = con->get_response().get_body();
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      const auto ec = con->get_ec();
+      if (why.empty() && ec != websocketpp::error::rejected) why = ec.message();
+      core::log().info("ws refused {} '{}' origin '{}': HTTP {}{}{}", st.peer, loggable(con->get_request().get_uri()),
+                       loggable(st.origin), status, why.empty() ? "" : ", ", loggable(why));
     } else {
       core::log().info("ws handshake with {} failed: {}", st.peer, con->get_ec().message());
     }
@@ -350,12 +433,13 @@ private:
     if (!con) return;
     auto& st = state(con);
     if (st.handshake_timer) st.handshake_timer->cancel();
+    release_handshake(st);
     st.opened = clock::now();
     st.touch();
     rt_.connection_joined();
     st.open_counted = true;
     auto ext = con->get_response_header("Sec-WebSocket-Extensions");
-    core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, con->get_resource(),
+    core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, loggable(con->get_resource()),
                      ext.empty() ? "" : " extensions ", ext);
     if (core::log().should_log(spdlog::level::trace))
       core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
@@ -382,15 +466,25 @@ private:
       st.inbox.clear();
       st.inbox_bytes = 0;
     }
+    st.pongs.clear();
+    st.pong_bytes = 0;
     auto dur = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
-    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), con->get_local_close_reason());
+    // The close reason echoed to a client is the client's own: escaped like everything it sends.
+    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), loggable(con->get_local_close_reason()));
     // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
     if (st.sent_code != 0 && con->get_local_close_code() == websocketpp::close::status::abnormal_close)
-      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, con->get_local_close_reason());
+      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, loggable(con->get_local_close_reason()));
     core::log().info("ws close {} origin '{}': sent {}, received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
-                     st.peer, st.origin, sent, con->get_remote_close_code(), con->get_remote_close_reason(),
+                     st.peer, st.origin, sent, con->get_remote_close_code(), loggable(con->get_remote_close_reason()),
                      st.note.empty() ? "" : "; ",
                      st.note, st.msgs_in, st.bytes_in, st.msgs_out.load(), st.bytes_out.load(), fmt_ms(dur));
+  }
+
+  void release_handshake(conn_state& st) {
+    st.handshake.release();
+    if (handshakes_full_.load(std::memory_order_relaxed) &&
+        handshakes_->load(std::memory_order_relaxed) < opt_.max_handshakes / 2 + 1)
+      handshakes_full_.store(false);  // the next time it fills up is logged again
   }
 
   void release_slot(conn_state& st) {
@@ -572,15 +666,51 @@ private:
       st.inbox_bytes = 0;
       lag = st.laggard;
     }
-    if (lag) return too_slow(con, st, queued + con->get_buffered_amount());
+    if (lag) return too_slow(con, st, queued + backlog_of(con, st));
     for (auto& m : batch) deliver(con, st, m);
+  }
+
+  /// Bytes con has yet to send: websocketpp's queue (payloads only) plus the pongs it still holds.
+  static std::uint64_t backlog_of(const con_ptr& con, conn_state& st) {
+    // websocketpp drops its reference once a pong is written: the oldest go first.
+    while (!st.pongs.empty() && st.pongs.front().use_count() == 1) {
+      st.pong_bytes -= pong_cost(st.pongs.front()->get_payload().size());
+      st.pongs.pop_front();
+    }
+    return con->get_buffered_amount() + st.pong_bytes;
+  }
+
+  /// What a queued pong costs: its payload, header and websocketpp's message object around them
+  /// (roughly; an empty pong is not free, and get_buffered_amount() would count it as 0 B).
+  static std::uint64_t pong_cost(std::size_t payload) { return payload + 192; }
+
+  /// A ping: answered with a pong that counts toward --max-queue like any reply. websocketpp would
+  /// queue a pong for every ping, unbounded, for a client that pings and never reads (RSS 8 MB →
+  /// 961 MB for 400 MB of pings); here such a client is closed with 1008 as for data.
+  bool on_ping(hdl_t h, std::string payload) {
+    auto con = get(h);
+    if (!con || con->get_state() != websocketpp::session::state::open) return false;
+    auto& st = state(con);
+    const auto backlog = backlog_of(con, st);
+    if (backlog > opt_.max_queue) {
+      too_slow(con, st, backlog);
+      return false;
+    }
+    const auto n = payload.size();
+    auto pong = std::make_shared<typename msg_ptr::element_type>(nullptr, websocketpp::frame::opcode::pong, n);
+    pong->set_payload(std::move(payload));
+    prepare_unmasked_frame(pong);  // server frames are unmasked; a control frame is never compressed
+    if (con->send(pong)) return false;
+    st.pongs.push_back(std::move(pong));
+    st.pong_bytes += pong_cost(n);
+    return false;  // answered here
   }
 
   /// Sends msg on con (on con's strand) unless con is already more than --max-queue behind.
   void deliver(const con_ptr& con, conn_state& st, const msg_ptr& msg) {
     if (con->get_state() != websocketpp::session::state::open) return;
     const auto n = msg->get_payload().size();
-    const auto backlog = con->get_buffered_amount();
+    const auto backlog = backlog_of(con, st);
     // Behind = bytes still unsent when the next message comes; the new message itself does not
     // count, so any message fits a client that keeps up (a queued 6-byte ping must not doom a
     // 70 KB echo), and memory stays within --max-queue + --max-message per client.
@@ -622,6 +752,8 @@ private:
   Server srv_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> open_count_{0};
+  std::shared_ptr<std::atomic<std::size_t>> handshakes_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::atomic<bool> handshakes_full_{false};  ///< warned about --max-handshakes; not again until half free
   std::mutex reg_mu_;  ///< registry below; taken on accept/open/close, never per message
   std::vector<hdl_t> all_;
   std::size_t prune_at_ = 64;

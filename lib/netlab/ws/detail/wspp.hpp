@@ -1,12 +1,14 @@
 #pragma once
 /// The ONLY header that includes websocketpp (STYLE.md §6): configs for plain, TLS and deflate
 /// endpoints, and a logger adapter that routes websocketpp's channels into netlab's spdlog logger.
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio.hpp>
@@ -46,7 +48,9 @@ public:
     if (error_) {
       // An aborted operation is a cancellation we asked for (stop_listening, a closed socket),
       // logged by websocketpp at rerror: not worth a warning.
-      const bool cancelled = std::strstr(msg, "Operation aborted") || std::strstr(msg, "Operation canceled");
+      // Nor is "Handshake ended with HTTP error": netlab logs each refused upgrade once, at info.
+      const bool cancelled = std::strstr(msg, "Operation aborted") || std::strstr(msg, "Operation canceled") ||
+                             std::strstr(msg, "Handshake ended with HTTP error");
       l.log(channel >= websocketpp::log::elevel::rerror && !cancelled ? spdlog::level::warn : spdlog::level::debug,
             "websocket: {}", msg);
     } else if (l.should_log(spdlog::level::debug)) {
@@ -111,53 +115,166 @@ inline std::size_t xor_mask(const std::uint8_t* in, std::uint8_t* out, std::size
   return frame::circshift_prepared_key(prepared_key, len % 4);
 }
 
+/// Inflates len bytes of a permessage-deflate payload into out; message_too_big once out is over
+/// limit. websocketpp's extension inflates a whole frame at once, without limit (one 1 MB frame of
+/// zeros becomes 1 GiB, the --max-message check only sees wire bytes): fed here in slices whose
+/// worst case (deflate expands at most 1032:1) still fits what is left under the limit, it never
+/// holds more than limit + 66 KB, and its private zlib stream stays untouched.
+template <typename Deflate>
+std::error_code bounded_inflate(Deflate& deflate, const std::uint8_t* buf, std::size_t len, std::string& out,
+                                std::size_t limit) {
+  constexpr std::size_t max_ratio = 1032;
+  const auto too_big = websocketpp::processor::error::make_error_code(websocketpp::processor::error::message_too_big);
+  while (len > 0) {
+    if (out.size() > limit) return too_big;
+    const std::size_t slice = std::min(len, std::max<std::size_t>(64, (limit - out.size()) / max_ratio));
+    if (auto ec = deflate.decompress(buf, slice, out)) return ec;
+    buf += slice;
+    len -= slice;
+  }
+  return out.size() > limit ? too_big : std::error_code();
+}
+
+/// Feeds out[from, end) to a text message's UTF-8 validator; false if invalid. ASCII runs are skipped
+/// 8 bytes at a time between characters (the validator accepts them, byte by byte, unchanged).
+template <typename Validator>
+bool validate_utf8(Validator& validator, const std::string& out, std::size_t from) {
+  const char* p = out.data() + from;
+  const char* const end = out.data() + out.size();
+  if (validator.complete()) {
+    for (std::uint64_t w; end - p >= 8; p += 8) {
+      std::memcpy(&w, p, 8);
+      if (w & 0x8080808080808080ULL) break;
+    }
+  }
+  return validator.decode(p, end);
+}
+
 /// The payload step of websocketpp's frame reader (processor::hybi13::process_payload_bytes in
 /// 0.8.2, same steps, same errors), with two loops made fast: unmasking 8 bytes at a time (the
 /// original goes byte by byte, "TODO: SIMD masking": a third of the echo server's CPU at 16 KiB
-/// messages), and for text, ASCII runs skipped 8 bytes at a time before the UTF-8 validator (which
-/// would accept them, byte by byte, without changing its state). Installed for the server configs
-/// by NETLAB_WSPP_FAST_PAYLOAD.
+/// messages), and for text, ASCII runs skipped before the UTF-8 validator; and inflation bounded by
+/// `limit`, the max message size (bounded_inflate). Installed by NETLAB_WSPP_FAST_PAYLOAD.
 template <typename Meta, typename Deflate>
 std::size_t consume_payload(std::uint8_t* buf, std::size_t len, bool masked, Meta& cur, Deflate& deflate,
-                            std::size_t& bytes_needed, std::error_code& ec) {
+                            std::size_t& bytes_needed, std::error_code& ec, std::size_t limit = SIZE_MAX) {
   if (masked) cur.prepared_key = xor_mask(buf, buf, len, cur.prepared_key);
   std::string& out = cur.msg_ptr->get_raw_payload();
   const std::size_t offset = out.size();
   if (deflate.is_enabled() && cur.msg_ptr->get_compressed()) {
-    ec = deflate.decompress(buf, len, out);
+    ec = bounded_inflate(deflate, buf, len, out, limit);
     if (ec) return 0;
   } else {
     out.append(reinterpret_cast<const char*>(buf), len);
   }
-  if (cur.msg_ptr->get_opcode() == websocketpp::frame::opcode::text) {
-    const char* p = out.data() + offset;
-    const char* const end = out.data() + out.size();
-    if (cur.validator.complete()) {  // between characters: ASCII bytes change nothing
-      for (std::uint64_t w; end - p >= 8; p += 8) {
-        std::memcpy(&w, p, 8);
-        if (w & 0x8080808080808080ULL) break;
-      }
-    }
-    if (!cur.validator.decode(p, end)) {
-      ec = websocketpp::processor::error::make_error_code(websocketpp::processor::error::invalid_utf8);
-      return 0;
-    }
+  if (cur.msg_ptr->get_opcode() == websocketpp::frame::opcode::text && !validate_utf8(cur.validator, out, offset)) {
+    ec = websocketpp::processor::error::make_error_code(websocketpp::processor::error::invalid_utf8);
+    return 0;
   }
   bytes_needed -= len;
   return len;
 }
 
+/// The end-of-message step of websocketpp's frame reader (processor::hybi13::finalize_message),
+/// with three RFC 6455 gaps of 0.8.2 closed: a text message must end on a whole code point also when
+/// its last frame is a continuation (websocketpp looks at the last frame's opcode, not the
+/// message's), a close frame's reason must be UTF-8 (websocketpp answers 1002; RFC 6455 7.4.1: 1007),
+/// and the deflate trailer's output is bounded and validated like the rest.
+template <typename Meta, typename Deflate>
+std::error_code finish_message(Meta& cur, Deflate& deflate, std::size_t limit) {
+  namespace perr = websocketpp::processor::error;
+  auto& msg = *cur.msg_ptr;
+  std::string& out = msg.get_raw_payload();
+  const auto op = msg.get_opcode();
+  if (deflate.is_enabled() && msg.get_compressed()) {
+    const std::uint8_t trailer[4] = {0x00, 0x00, 0xff, 0xff};
+    const std::size_t offset = out.size();
+    if (auto ec = bounded_inflate(deflate, trailer, 4, out, limit)) return ec;
+    if (op == websocketpp::frame::opcode::text && !validate_utf8(cur.validator, out, offset))
+      return perr::make_error_code(perr::invalid_utf8);
+  }
+  if (op == websocketpp::frame::opcode::text && !cur.validator.complete()) return perr::make_error_code(perr::invalid_utf8);
+  if (op == websocketpp::frame::opcode::close && out.size() > 2) {
+    websocketpp::utf8_validator::validator reason;
+    if (!reason.decode(out.begin() + 2, out.end()) || !reason.complete()) return perr::make_error_code(perr::invalid_utf8);
+  }
+  return {};
+}
+
 }  // namespace netlab::ws::detail
 
-/// Replaces websocketpp's payload step for one (server) config with detail::consume_payload. An
-/// explicit specialization of a member of websocketpp's processor: use at global scope, after
-/// CONFIG is complete and before anything instantiates a server of it.
+/// Replaces websocketpp's payload and end-of-message steps for one config with
+/// detail::consume_payload and detail::finish_message. Explicit specializations of members of
+/// websocketpp's processor: use at global scope, after CONFIG is complete and before anything
+/// instantiates an endpoint of it.
 #define NETLAB_WSPP_FAST_PAYLOAD(CONFIG)                                                                  \
   template <>                                                                                             \
   inline std::size_t websocketpp::processor::hybi13<CONFIG>::process_payload_bytes(                      \
       std::uint8_t* buf, std::size_t len, lib::error_code& ec) {                                          \
     return ::netlab::ws::detail::consume_payload(buf, len, frame::get_masked(m_basic_header), *m_current_msg, \
-                                                 m_permessage_deflate, m_bytes_needed, ec);               \
+                                                 m_permessage_deflate, m_bytes_needed, ec,                \
+                                                 base::m_max_message_size);                               \
+  }                                                                                                       \
+  template <>                                                                                             \
+  inline websocketpp::lib::error_code websocketpp::processor::hybi13<CONFIG>::finalize_message() {        \
+    lib::error_code ec =                                                                                  \
+        ::netlab::ws::detail::finish_message(*m_current_msg, m_permessage_deflate, base::m_max_message_size); \
+    if (!ec) m_state = READY;                                                                             \
+    return ec;                                                                                            \
+  }
+
+namespace netlab::ws::detail {
+
+/// Checks an upgrade request as RFC 6455 4.2.1 asks, where websocketpp 0.8.2 does not: only version
+/// 13 (others, hybi drafts included, get 426 with `Sec-WebSocket-Version: 13`), a key that is the
+/// base64 of exactly 16 bytes, GET over HTTP/1.1 with Host, and both Upgrade and Connection tokens.
+/// Any request carrying Upgrade or a Sec-WebSocket-Key/-Version header is an upgrade attempt and gets
+/// a 4xx for a bad header (never the page at /, which is for plain GETs only). Sets the response
+/// status and a one-line body and returns an error, or returns {} (also for plain HTTP requests).
+template <typename Request, typename Response>
+std::error_code check_upgrade(const Request& req, Response& res) {
+  namespace perr = websocketpp::processor::error;
+  const std::string& key = req.get_header("Sec-WebSocket-Key");
+  const std::string& version = req.get_header("Sec-WebSocket-Version");
+  if (req.get_header("Upgrade").empty() && key.empty() && version.empty()) return {};
+  auto refuse = [&res](websocketpp::http::status_code::value status, const char* why, perr::processor_errors e) {
+    res.set_status(status);
+    res.set_body(std::string(why) + "\n");
+    return perr::make_error_code(e);
+  };
+  using code = websocketpp::http::status_code::value;
+  if (req.get_method() != "GET") return refuse(code::bad_request, "an upgrade must be a GET", perr::invalid_http_method);
+  if (req.get_version() != "HTTP/1.1") return refuse(code::bad_request, "an upgrade must be HTTP/1.1", perr::invalid_http_version);
+  if (req.get_header("Host").empty()) return refuse(code::bad_request, "an upgrade needs a Host header", perr::missing_required_header);
+  if (version != "13") {
+    res.replace_header("Sec-WebSocket-Version", "13");
+    return refuse(code::upgrade_required, "only WebSocket version 13 (RFC 6455) is spoken here", perr::missing_required_header);
+  }
+  if (!websocketpp::processor::is_websocket_handshake(req))
+    return refuse(code::bad_request, "an upgrade needs 'Upgrade: websocket' and 'Connection: Upgrade'",
+                  perr::missing_required_header);
+  // base64 of 16 bytes: 22 characters of the alphabet, then "==".
+  auto b64 = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  };
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=' || !std::all_of(key.begin(), key.begin() + 22, b64))
+    return refuse(code::bad_request, "Sec-WebSocket-Key must be the base64 of 16 bytes",
+                  perr::missing_required_header);
+  return {};
+}
+
+}  // namespace netlab::ws::detail
+
+/// Replaces websocketpp's choice of a processor for one server config (connection::initialize_processor,
+/// which also accepts the hybi 00/07/08 drafts) with detail::check_upgrade, then version 13's
+/// processor. Same rules of use as NETLAB_WSPP_FAST_PAYLOAD.
+#define NETLAB_WSPP_STRICT_UPGRADE(CONFIG)                                                          \
+  template <>                                                                                       \
+  inline websocketpp::lib::error_code websocketpp::connection<CONFIG>::initialize_processor() {     \
+    if (lib::error_code ec = ::netlab::ws::detail::check_upgrade(m_request, m_response)) return ec; \
+    if (!processor::is_websocket_handshake(m_request)) return lib::error_code();                    \
+    m_processor = get_processor(13);                                                                \
+    return lib::error_code();                                                                       \
   }
 
 namespace netlab::ws::detail {
@@ -272,6 +389,12 @@ NETLAB_WSPP_FAST_MASK(netlab::ws::detail::plain_client_config)
 NETLAB_WSPP_FAST_MASK(netlab::ws::detail::tls_client_config)
 NETLAB_WSPP_FAST_MASK(netlab::ws::detail::plain_deflate_client_config)
 NETLAB_WSPP_FAST_MASK(netlab::ws::detail::tls_deflate_client_config)
+// The client reads through the same payload and end-of-message steps: its inflation is bounded by
+// its max message size too (a hostile server's deflate bomb), and close reasons are checked.
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_client_config)
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_client_config)
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_deflate_client_config)
+NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::tls_deflate_client_config)
 
 namespace netlab::ws::detail {
 
