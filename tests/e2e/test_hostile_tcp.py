@@ -9,11 +9,12 @@ import os
 import resource
 import socket
 import struct
+import subprocess
 import threading
 import time
 import unittest
 
-from netlab_e2e import SANITIZED, NetlabTestCase, scaled
+from netlab_e2e import NETLAB, SANITIZED, NetlabTestCase, scaled
 
 # Memory bounds: a tcp server idles at ~6 MB; sanitizer builds carry their shadow memory.
 RSS_BOUND_KB = (300 if SANITIZED else 48) * 1024
@@ -241,6 +242,60 @@ class HostileTcp(NetlabTestCase):
         self.finish_fds(srv)
         self.normal_client_ok(srv, echo=False)
         self.finish(srv, "connection flood")
+
+
+class HostileServerForTcpDial(NetlabTestCase):
+    def test_dial_streams_an_endless_server_without_buffering(self):
+        """A server that floods its client: tcp dial prints as it receives (memory flat) and
+        --timeout ends it (exit 4)."""
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(lsock.close)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(scaled(10))
+        stop = threading.Event()
+
+        def flood():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            block = b"z" * (1 << 20)
+            with conn:
+                while not stop.is_set():
+                    try:
+                        conn.sendall(block)
+                    except OSError:
+                        return
+
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        p = subprocess.Popen([NETLAB, "tcp", "dial", "127.0.0.1:%d" % lsock.getsockname()[1], "--timeout", "3s"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        got, peak = 0, 0
+        deadline = time.monotonic() + scaled(20)
+        try:
+            while time.monotonic() < deadline:
+                chunk = p.stdout.read1(1 << 20)
+                if not chunk:
+                    break
+                got += len(chunk)
+                try:
+                    peak = max(peak, status_kb(p.pid, "VmHWM"))
+                except (OSError, AssertionError):
+                    pass
+            code = p.wait(scaled(10))
+        finally:
+            stop.set()
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+            p.stdout.close()
+        print("\n  tcp dial against a flooding server: %.0f MB printed in 3 s, peak RSS %d KB" % (got / 1e6, peak))
+        self.assertEqual(code, 4)  # --timeout
+        self.assertGreater(got, 10 << 20)
+        self.assertLess(peak, RSS_BOUND_KB)
+        t.join(5)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,12 @@
 #include <memory>
 #include <thread>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <vector>
 
+#include "netlab/core/fd_pump.hpp"
 #include "netlab/core/runtime.hpp"
 
 using netlab::core::runtime;
@@ -334,4 +338,53 @@ TEST_CASE("runtime: an exception on the only thread comes out of run() too", "[c
   runtime rt(1);
   asio::post(rt.ioc(), [] { throw std::logic_error("bug"); });
   CHECK_THROWS_AS(rt.run(), std::logic_error);
+}
+
+// core::fd_pump (tcp dial's and ws-echo dial's stdin reader): one chunk per next(), never read ahead,
+// and stop() joins a reader blocked on an empty pipe (issue 13 item 10: ws-echo dial's reader read
+// everything at once and, detached, posted into a destroyed io_context).
+TEST_CASE("fd_pump: reads one chunk per next() and stop() joins a blocked reader", "[core][fd_pump]") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  const std::string data(200 * 1024, 'p');
+  REQUIRE(::write(fds[1], data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  asio::io_context ioc;
+  auto work = asio::make_work_guard(ioc);  // run_one_for waits for the reader's posts
+  std::vector<std::size_t> chunks;
+  bool eof = false;
+  {
+    netlab::core::fd_pump pump(fds[0], ioc.get_executor(), [&](std::string d, bool e, std::error_code) {
+      if (e) eof = true;
+      else chunks.push_back(d.size());
+    });
+    pump.next();
+    const auto give_up = std::chrono::steady_clock::now() + 10s;  // a failure must not hang the run
+    while (chunks.empty() && std::chrono::steady_clock::now() < give_up) ioc.run_one_for(1s);
+    REQUIRE(chunks.size() == 1);
+    std::this_thread::sleep_for(50ms);  // a reader that read ahead would have emptied the pipe by now
+    ioc.poll();
+    CHECK(chunks.size() == 1);
+    CHECK(chunks[0] <= netlab::core::fd_pump::chunk);
+    int left = 0;
+    REQUIRE(::ioctl(fds[0], FIONREAD, &left) == 0);
+    CHECK(static_cast<std::size_t>(left) == data.size() - chunks[0]);
+    while (!eof && chunks.size() < 4) {  // drain the rest, one next() per chunk
+      pump.next();
+      const auto n = chunks.size();
+      while (chunks.size() == n && std::chrono::steady_clock::now() < give_up) ioc.run_one_for(1s);
+    }
+    std::size_t total = 0;
+    for (auto c : chunks) total += c;
+    CHECK(total == data.size());
+    pump.next();  // the pipe is empty and still open: the reader blocks in poll()
+    const auto t0 = std::chrono::steady_clock::now();
+    pump.stop();
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+    CHECK_FALSE(eof);
+  }
+  work.reset();
+  CHECK(ioc.poll() == 0);  // nothing was posted after stop()
+  ::close(fds[0]);
+  ::close(fds[1]);
 }

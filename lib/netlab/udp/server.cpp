@@ -220,7 +220,8 @@ class server : public std::enable_shared_from_this<server> {
     if (dbg) log.debug("{} sent {} B: {}", peer, n, preview(data, n));
     if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer, core::hexdump(data, n));
     peer_memory* mem = nullptr;
-    if (!may_answer(from, i, data, n, mem)) return 0;
+    std::uint64_t print = 0;
+    if (!may_answer(from, i, data, n, mem, print)) return 0;
     const char* p = data;
     std::size_t len = n;
     if (opt_.mode == serve_mode::ack) {
@@ -234,7 +235,7 @@ class server : public std::enable_shared_from_this<server> {
     }
     if (len > 65507) len = 65507;  // the largest datagram that fits; longer template output is cut
     if (mem) {
-      mem->recent[mem->next] = fingerprint(p, len);
+      mem->recent[mem->next] = p == data && len == n ? print : fingerprint(p, len);  // echo: the same bytes
       mem->next = (mem->next + 1) % mem->recent.size();
     }
     iov_out_[k] = {const_cast<char*>(p), len};
@@ -257,8 +258,10 @@ class server : public std::enable_shared_from_this<server> {
   // datagram would make the server talk to itself forever), nor port 0; with the guard on, nor a
   // privileged source port (the servers we could loop with live there), nor a peer bouncing our own
   // replies back loop_limit times in a row: that unanswered datagram ends the loop, as nobody
-  // resends it. `mem` is set to the peer's memory, where the reply is then recorded.
-  bool may_answer(const udp::endpoint& from, unsigned i, const char* data, std::size_t n, peer_memory*& mem) {
+  // resends it. `mem` is set to the peer's memory, where the reply is then recorded; `print` to the
+  // datagram's fingerprint.
+  bool may_answer(const udp::endpoint& from, unsigned i, const char* data, std::size_t n, peer_memory*& mem,
+                  std::uint64_t& print) {
     if (from.port() == 0 || own_endpoint(from)) {
       if (unanswered_++ == 0 || core::log().should_log(spdlog::level::debug))
         core::log().warn("not answering a datagram from {}: {} (a spoofed source; a reply would loop)",
@@ -276,14 +279,14 @@ class server : public std::enable_shared_from_this<server> {
     const socklen_t len = std::min<socklen_t>(in_msgs_[i].msg_hdr.msg_namelen, sizeof(sockaddr_in6));
     const std::size_t slot = std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(key), len)) % peer_slots;
     mem = &memory_[slot];
+    print = fingerprint(data, n);
     if (mem->len != len || std::memcmp(&mem->addr, key, len) != 0) {
       *mem = peer_memory{};  // a new peer (or one evicted earlier): no history
       std::memcpy(&mem->addr, key, len);
       mem->len = len;
       return true;
     }
-    const std::uint64_t f = fingerprint(data, n);
-    if (std::find(mem->recent.begin(), mem->recent.end(), f) == mem->recent.end()) {
+    if (std::find(mem->recent.begin(), mem->recent.end(), print) == mem->recent.end()) {
       mem->repeats = 0;
       return true;
     }
