@@ -584,7 +584,10 @@ class HostileRaw(RootFixture):
             secret = f.read()
         secret_stat = "OK %d %s" % (len(secret), hashlib.sha256(secret).hexdigest())
         self.assertFalse(any("SECRET" in k[1] or k[1] == secret_stat for k in got), got)
-        self.assertEqual([k for k in got if k[1] not in ("inside", "ERR")], [], got)
+        # A reply later than the client's timeout (a loaded machine) is read as the next request's: the
+        # answers are told apart by content, and a rare "no answer" is no failure (a hung server fails
+        # the final fetch).
+        self.assertEqual([k for k in got if k[1] not in ("inside", "ERR", "no answer")], [], got)
         self.assertGreater(got.get(("GET", "inside"), 0), 0, got)  # the race really ran
         self.assertGreater(got.get(("STAT", "inside"), 0), 0, got)
         self.assertGreater(got.get(("GET", "ERR"), 0) + got.get(("STAT", "ERR"), 0), 0, got)
