@@ -1,10 +1,12 @@
-"""Hostile peers against `netlab udp-file serve` (TFTP), issue 13 items 4, 6, 7 and 8.
+"""Hostile peers against `netlab udp-file serve` (TFTP), issue 13 items 4, 6, 7 and 8, and against
+`udp-file serve --protocol raw` (the same path rules as TFTP, item 6).
 
 Each test attacks a server started here on 127.0.0.1:0 with raw Python sockets, then asserts what
 docs/security.md promises: the attack gets nothing (no reply, no file from outside the root, nothing
 written outside it), the server keeps serving a normal client, its memory stays under a stated bound
 (VmHWM from /proc), and it still exits 0 on SIGTERM. Every loop is bounded in count and time.
 """
+import hashlib
 import os
 import shutil
 import socket
@@ -110,6 +112,45 @@ def fetch_small(port, name, bind="127.0.0.1", timeout=2.0, tries=3):
         s.close()
 
 
+def raw_req(verb, cookie, name):
+    """A raw-mode request as netlab's client sends it: VERB COOKIE NAME, NUL-padded to 64 bytes."""
+    return ("%s %s %s" % (verb, cookie, name)).encode().ljust(64, b"\0")
+
+
+class RawClient:
+    """A raw-mode client that passes the cookie round trip once, then asks STAT or GET with that cookie
+    (bound to this socket's address and port). One datagram per answer: the files asked for here are
+    smaller than 512 bytes."""
+
+    def __init__(self, port, timeout=1.0):
+        self.sock = udp(timeout=timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.cookie = None
+        for _ in range(3):
+            self.sock.send(raw_req("STAT", "-", "ok.txt"))
+            try:
+                pkt = self.sock.recv(2048)
+            except socket.timeout:
+                continue
+            if pkt.startswith(b"COOKIE "):
+                self.cookie = pkt[7:].decode()
+                break
+        if self.cookie is None:
+            self.sock.close()
+            raise AssertionError("the raw server sent no cookie")
+
+    def ask(self, verb, name):
+        """The answer's bytes, or None when nothing came within the timeout."""
+        self.sock.send(raw_req(verb, self.cookie, name))
+        try:
+            return self.sock.recv(2048)
+        except socket.timeout:
+            return None
+
+    def close(self):
+        self.sock.close()
+
+
 # Swaps ROOT/swap between a regular file, a symlink to SECRET and a FIFO (atomic renames) for at most
 # SECONDS.
 SWAPPER = r"""
@@ -142,7 +183,9 @@ def udp_packet(src, dst, payload):
     return ip + struct.pack("!HHHH", src[1], dst[1], udp_len, 0) + payload
 
 
-class HostileTftp(NetlabTestCase):
+class RootFixture(NetlabTestCase):
+    """A served root with ok.txt, and a secret file next to it (outside)."""
+
     def setUp(self):
         super().setUp()
         self.dir = tempfile.mkdtemp(prefix="netlab-hostile-tftp-")
@@ -163,6 +206,8 @@ class HostileTftp(NetlabTestCase):
         with open(os.path.join(self.root, name), "wb") as f:
             f.write(data)
 
+
+class HostileTftp(RootFixture):
     def serve(self, *extra):
         return self.server("udp-file", "serve", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
 
@@ -283,7 +328,10 @@ class HostileTftp(NetlabTestCase):
         tries = 0
         try:
             deadline = time.monotonic() + scaled(3)
-            while time.monotonic() < deadline and tries < 20000:
+            # 20,000 tries, or more (at most 200,000, within the deadline) until both states were seen:
+            # a descheduled swapper can leave the name a symlink for a whole burst of tries.
+            while time.monotonic() < deadline and tries < 200000 and (
+                    tries < 20000 or not got.get("inside") or not got.get(("error", 2))):
                 r = fetch_small(srv.port, "swap")
                 key = r if isinstance(r, tuple) else r.decode(errors="replace").strip()
                 got[key] = got.get(key, 0) + 1
@@ -441,6 +489,113 @@ class HostileTftp(NetlabTestCase):
         deadline = time.monotonic() + scaled(5)  # the slots are released when the server reads the ERRORs
         while srv.stderr().count("the peer sent ERROR 0 (bye)") < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
+        self.assert_healthy_then_stop(srv)
+
+
+class HostileRaw(RootFixture):
+    """`--protocol raw` opens names beneath the root's descriptor as TFTP does (item 6): the old raw mode
+    checked the path with resolve() and then opened it again by name, so a swap in between served the
+    outside file, and a name swapped for a FIFO hung the STAT's digest in open()."""
+
+    def serve(self, *extra):
+        return self.server("udp-file", "serve", "--protocol", "raw", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
+
+    def raw_client(self, srv):
+        c = RawClient(srv.port)
+        self.addCleanup(c.close)
+        return c
+
+    def assert_healthy_then_stop(self, srv, bound=MEMORY_BOUND):
+        c = RawClient(srv.port, timeout=2.0)
+        try:
+            self.assertEqual(c.ask("GET", "ok.txt"), b"still serving\n")
+        finally:
+            c.close()
+        hwm = vm_kib(srv.pid, "VmHWM") * 1024
+        self.assertLess(hwm, bound, "peak RSS %d B" % hwm)
+        self.assertEqual(sorted(os.listdir(self.outside)), ["secret"])
+        self.assertEqual(srv.terminate(timeout=10), 0, srv.stderr()[-2000:])
+        return hwm
+
+    def test_raw_traversal_and_symlinks_out_are_refused(self):
+        os.symlink(self.secret, os.path.join(self.root, "abs-out"))
+        os.symlink("../outside/secret", os.path.join(self.root, "rel-out"))
+        os.symlink("abs-out", os.path.join(self.root, "chain-1"))
+        os.symlink(self.outside, os.path.join(self.root, "dir-out"))
+        os.symlink("ok.txt", os.path.join(self.root, "in-link"))
+        os.mkdir(os.path.join(self.root, "sub"))
+        srv = self.serve()
+        c = self.raw_client(srv)
+        for name in ("../outside/secret", "../../etc/passwd", self.secret, "/etc/passwd", "abs-out", "rel-out",
+                     "chain-1", "dir-out/secret", "ok.txt/../../outside/secret", "sub", "missing"):
+            for verb in ("STAT", "GET"):
+                with self.subTest(verb=verb, name=name):
+                    r = c.ask(verb, name)
+                    self.assertIsNotNone(r, "no answer")
+                    self.assertTrue(r.startswith(b"ERR "), r)
+        self.assertEqual(c.ask("GET", "in-link"), b"still serving\n")  # relative, stays inside
+        ok = c.ask("STAT", "ok.txt")
+        self.assertEqual(ok, b"OK 14 " + hashlib.sha256(b"still serving\n").hexdigest().encode())
+        self.assertNotIn("SECRET", srv.stderr())
+        self.assert_healthy_then_stop(srv)
+
+    def test_raw_fifo_in_the_root_is_refused_at_once_and_sigterm_still_works(self):
+        os.mkfifo(os.path.join(self.root, "pipe"))
+        os.symlink("pipe", os.path.join(self.root, "to-pipe"))
+        srv = self.serve()
+        c = self.raw_client(srv)
+        for verb in ("STAT", "GET"):
+            for name in ("pipe", "to-pipe"):
+                with self.subTest(verb=verb, name=name):
+                    t0 = time.monotonic()
+                    r = c.ask(verb, name)
+                    self.assertIsNotNone(r, "no answer: the server hangs on the FIFO")
+                    self.assertTrue(r.startswith(b"ERR "), r)
+                    self.assertLess(time.monotonic() - t0, scaled(1.0))
+        self.assert_healthy_then_stop(srv)
+
+    def test_raw_swapping_a_file_and_a_symlink_out_never_serves_the_outside(self):
+        """STAT (the server digests the file) and GET (it streams it) while ROOT/swap turns into a symlink
+        out and into a FIFO; one cookie round trip, then requests one after another, bounded in count and
+        time."""
+        srv = self.serve()
+        c = self.raw_client(srv)
+        inside_stat = b"OK 7 " + hashlib.sha256(b"inside\n").hexdigest().encode()
+        swapper = self.spawn([PYTHON, "-c", SWAPPER, self.root, self.secret, str(scaled(6))])
+        self.assertEqual(swapper.readline(10), b"swapping")
+        got = {}
+        tries = 0
+        try:
+            deadline = time.monotonic() + scaled(3)
+            # As in the TFTP race: 20,000 requests, or more until the inside file was served.
+            while time.monotonic() < deadline and tries < 200000 and (
+                    tries < 20000 or not got.get(("GET", "inside")) or not got.get(("STAT", "inside"))):
+                verb = "STAT" if tries % 2 else "GET"
+                r = c.ask(verb, "swap")
+                if r is None:
+                    key = (verb, "no answer")
+                elif r == b"inside\n" or r == inside_stat:
+                    key = (verb, "inside")
+                elif r.startswith(b"ERR "):
+                    key = (verb, "ERR")
+                else:
+                    key = (verb, r.decode(errors="replace"))
+                got[key] = got.get(key, 0) + 1
+                tries += 1
+        finally:
+            swapper.terminate(timeout=10)
+        print("\n  raw race: %d requests while a file, a symlink out and a FIFO were swapped: %r" % (tries, got))
+        with open(self.secret, "rb") as f:
+            secret = f.read()
+        secret_stat = "OK %d %s" % (len(secret), hashlib.sha256(secret).hexdigest())
+        self.assertFalse(any("SECRET" in k[1] or k[1] == secret_stat for k in got), got)
+        # A reply later than the client's timeout (a loaded machine) is read as the next request's: the
+        # answers are told apart by content, and a rare "no answer" is no failure (a hung server fails
+        # the final fetch).
+        self.assertEqual([k for k in got if k[1] not in ("inside", "ERR", "no answer")], [], got)
+        self.assertGreater(got.get(("GET", "inside"), 0), 0, got)  # the race really ran
+        self.assertGreater(got.get(("STAT", "inside"), 0), 0, got)
+        self.assertGreater(got.get(("GET", "ERR"), 0) + got.get(("STAT", "ERR"), 0), 0, got)
         self.assert_healthy_then_stop(srv)
 
 

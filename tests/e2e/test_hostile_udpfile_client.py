@@ -229,6 +229,47 @@ class HostileTftpServers(NetlabTestCase):
         self.assertEqual([c for c, _ in srv.errors], [8], srv.errors)  # RFC 2349: option refused
         self.assert_nothing_kept()
 
+    def test_keep_partial_keeps_every_byte_received(self):
+        """N full blocks, then an ERROR or silence: OUT.part holds exactly N * blksize bytes, the blocks
+        as sent. The old sink closed the file without writing its buffer (up to 2 MiB), so a kept
+        OUT.part of a short transfer was empty."""
+        blocks, blksize = 100, 1428
+        payload = bytes(range(256)) * (blksize // 256) + bytes(blksize % 256)
+
+        def then_error(srv, t, peer, req):
+            t.sendto(oack(blksize=blksize), peer)
+            if srv.wait_ack(t, 0):
+                for n in range(1, blocks + 1):
+                    t.sendto(data(n, payload), peer)
+                    srv.sent += blksize
+                    if not srv.wait_ack(t, n):
+                        return
+                t.sendto(b"\x00\x05\x00\x00gone\x00", peer)
+
+        def then_silence(srv, t, peer, req):
+            t.sendto(oack(blksize=blksize), peer)
+            if srv.wait_ack(t, 0):
+                srv.stream_lockstep(t, peer, blksize, blocks)
+                srv.wait_ack(t, blocks + 1)  # silent, with the port still open, while the client retries
+
+        for behaviour, code, extra in ((then_error, EXIT["protocol"], ()),
+                                       (then_silence, EXIT["timeout"], ("--timeout", "50ms", "--retries", "2"))):
+            with self.subTest(behaviour=behaviour.__name__):
+                srv = HostileServer(self, behaviour)
+                rc, err, _ = run_fetch(srv.port, self.out, "--keep-partial", *extra)
+                srv.join()
+                self.assertEqual(srv.failures, [])
+                self.assertEqual(rc, code, err)
+                self.assertFalse(os.path.exists(self.out))
+                part = self.out + ".part"
+                self.assertEqual(os.path.getsize(part), blocks * blksize, err)
+                with open(part, "rb") as f:
+                    kept = f.read()
+                fill = payload if behaviour is then_error else b"\xab" * blksize
+                self.assertEqual(kept, fill * blocks)
+                self.assertIn("kept in %s.part" % self.out, err)
+                os.remove(part)
+
     def test_honest_server_still_fine_with_max_size(self):
         """A file exactly the announced size, and exactly --max-size, is accepted."""
         payload = os.urandom(512 * 4)  # ends with an empty block
@@ -310,6 +351,34 @@ class HostileRawServers(NetlabTestCase):
         self.assertEqual(rc, EXIT["protocol"], err)
         self.assertIn("more than the 1000 bytes it announced", err)
         self.assertEqual(os.listdir(self.dir), [])
+
+    def test_raw_keep_partial_keeps_every_byte_received(self):
+        """6 of 11 datagrams, then silence: the damaged transfer keeps exactly the 3,072 bytes that came
+        (the old sink dropped its buffer and left an empty OUT.part)."""
+        body = os.urandom(512 * 10 + 100)
+        digest = hashlib.sha256(body).hexdigest()
+
+        def answer(s, peer, req):
+            verb, cookie = req.split(b" ")[:2]
+            if cookie == b"-":
+                s.sendto(b"COOKIE " + b"c" * 32, peer)
+            elif verb == b"STAT":
+                s.sendto(("OK %d %s" % (len(body), digest)).encode(), peer)
+            else:
+                for i in range(6):
+                    s.sendto(body[512 * i:512 * (i + 1)], peer)
+                return "stop"
+
+        port, th, failures = raw_server(self, answer)
+        rc, err, _ = run_fetch(port, self.out, "--protocol", "raw", "--timeout", "500ms", "--idle", "300ms", "--keep-partial")
+        th.join(scaled(10))
+        self.assertEqual(failures, [])
+        self.assertEqual(rc, EXIT["protocol"], err)
+        self.assertIn("2148 byte(s) missing", err)
+        self.assertIn("what arrived is in %s.part" % self.out, err)
+        self.assertEqual(os.listdir(self.dir), ["f.bin.part"])
+        with open(self.out + ".part", "rb") as f:
+            self.assertEqual(f.read(), body[:3072])
 
     def test_raw_announced_size_beyond_max_size_and_cookie_ping_pong(self):
         def big(s, peer, req):

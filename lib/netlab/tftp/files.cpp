@@ -29,13 +29,6 @@ std::atomic<bool> force_fallback_all{false};
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
-resolved_path refuse(error_code code, std::string why) {
-  resolved_path r;
-  r.refusal = code;
-  r.reason = std::move(why);
-  return r;
-}
-
 bool under(const fs::path& p, const fs::path& root) {
   auto r = root.begin(), i = p.begin();
   for (; r != root.end(); ++r, ++i) {
@@ -243,38 +236,6 @@ opened_file open_for_write(const root_dir& root, const std::string& name, bool o
   }
   r.fd = std::move(d);
   r.leaf = leaf;
-  return r;
-}
-
-resolved_path resolve(const fs::path& root_in, const std::string& name, bool write, bool overwrite) {
-  if (name.empty()) return refuse(error_code::file_not_found, "empty file name");
-  std::error_code ec;
-  const fs::path root = fs::canonical(root_in, ec);
-  if (ec) return refuse(error_code::not_defined, "root " + root_in.string() + ": " + ec.message());
-  fs::path asked(name);
-  for (const auto& part : asked)
-    if (part == "..") return refuse(error_code::access_violation, "'..' in path");
-  fs::path full = asked.is_absolute() ? asked.lexically_normal() : (root / asked).lexically_normal();
-  if (!under(full, root)) return refuse(error_code::access_violation, "path outside the served root");
-  // Resolve symlinks: what exists must stay under the root.
-  fs::path real = fs::weakly_canonical(full, ec);
-  if (ec) return refuse(error_code::access_violation, "cannot resolve path: " + ec.message());
-  if (!under(real, root)) return refuse(error_code::access_violation, "symlink leads outside the served root");
-  const auto st = fs::status(real, ec);
-  resolved_path r;
-  r.path = real;
-  if (!write) {
-    if (!fs::exists(st)) return refuse(error_code::file_not_found, "no such file");
-    if (!fs::is_regular_file(st)) return refuse(error_code::access_violation, "not a regular file");
-    if (::access(real.c_str(), R_OK) != 0) return refuse(error_code::access_violation, "not readable");
-    return r;
-  }
-  if (fs::exists(st)) {
-    if (!fs::is_regular_file(st)) return refuse(error_code::access_violation, "not a regular file");
-    if (!overwrite) return refuse(error_code::file_exists, "file exists (the server allows no overwrite)");
-  }
-  const auto dir = fs::status(real.parent_path(), ec);
-  if (!fs::is_directory(dir)) return refuse(error_code::file_not_found, "no such directory");
   return r;
 }
 
@@ -631,6 +592,12 @@ bool sink::commit(std::error_code& ec) {
 
 void sink::abandon() noexcept {
   if (stdout_ || done_) return;
+  if (o_.keep_partial && fd_ >= 0 && used_ > 0) {
+    // What arrived may still sit in the buffer (up to 2 MiB): a kept partial file holds all of it, not
+    // just what happened to be written so far. A write error here leaves what the disk took.
+    std::error_code ec;
+    if (write_all(buf_.get(), used_, ec)) used_ = 0;
+  }
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   done_ = true;
@@ -648,25 +615,19 @@ std::string sha256_hex(const std::uint8_t* p, std::size_t n) {
   return hex(d, len);
 }
 
-std::string sha256_file(const fs::path& path, std::uint64_t& size, std::error_code& ec) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    ec = last_error();
-    return {};
-  }
+std::string sha256_fd(int fd, std::uint64_t& size, std::error_code& ec) {
   auto* md = EVP_MD_CTX_new();
   EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
   std::vector<std::uint8_t> buf(read_block);
   size = 0;
   for (;;) {
-    const auto n = ::read(fd, buf.data(), buf.size());
+    const auto n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(size));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) ec = last_error();
     if (n <= 0) break;
     EVP_DigestUpdate(md, buf.data(), static_cast<std::size_t>(n));
     size += static_cast<std::uint64_t>(n);
   }
-  ::close(fd);
   unsigned char d[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   EVP_DigestFinal_ex(md, d, &len);

@@ -14,21 +14,6 @@
 
 namespace netlab::tftp {
 
-/// Where a request's filename leads, or the TFTP error that refuses it.
-struct resolved_path {
-  std::filesystem::path path;       ///< absolute, canonical (for a WRQ: the target, maybe missing)
-  error_code refusal = error_code::not_defined;
-  std::string reason;               ///< non-empty: refused with `refusal`
-  bool ok() const noexcept { return reason.empty(); }
-};
-
-/// Resolves `name` under `root` (canonical). `..` components, absolute paths outside the root and
-/// symlinks resolving outside it are access violations; a missing file (RRQ) is file_not_found; a
-/// directory or device is an access violation. For a WRQ the file must not exist unless `overwrite`.
-/// A check by path: opening the path afterwards races with whoever can rename in the root. Prefer
-/// open_for_read() / open_for_write(), which check what they opened.
-resolved_path resolve(const std::filesystem::path& root, const std::string& name, bool write, bool overwrite);
-
 /// An owned file descriptor (closed by the destructor).
 class unique_fd {
 public:
@@ -210,8 +195,9 @@ private:
   std::string digest_;
 };
 
-/// Hex SHA-256 of a file (for raw mode's comparison); empty on error.
-std::string sha256_file(const std::filesystem::path& p, std::uint64_t& size, std::error_code& ec);
+/// Hex SHA-256 of an open file from its first byte (for raw mode's comparison), read with pread so the
+/// descriptor's offset is untouched; `size` is the bytes read. Empty on error.
+std::string sha256_fd(int fd, std::uint64_t& size, std::error_code& ec);
 /// Hex SHA-256 of bytes.
 std::string sha256_hex(const std::uint8_t* p, std::size_t n);
 

@@ -199,6 +199,9 @@ public:
   core::outcome start() {
     auto r = detail::open_server(opt_, sock_, root_, local_);
     if (!r.ok()) return r;
+    std::error_code dir_ec;
+    dir_ = root_dir::open(root_, dir_ec);
+    if (!dir_) return core::outcome::fail(exit_code::usage, "--root " + opt_.root + ": " + dir_ec.message());
     core::log().info("udp-file serve (raw streaming, no reliability) on {} root {}; at most {} B/s, {} streams",
                      core::to_string(local_), root_.string(), opt_.raw_rate, opt_.max_transfers);
     if (!local_.address().is_loopback())
@@ -276,15 +279,18 @@ private:
 
   void on_request(const raw_request_parts& req) {
     const std::string who = core::to_string(peer_);
-    auto where = resolve(root_, req.name, false, false);
-    if (!where.ok()) {
-      core::log().info("{}: {} {}: refused: {}", who, req.verb, req.name, where.reason);
-      return reply("ERR " + where.reason);
+    // Opened beneath the root's descriptor (the same rules as TFTP: no "..", no symlink out, regular
+    // files only, O_NONBLOCK so a FIFO cannot hang the server), then only that descriptor is used: a
+    // name swapped for a symlink after a check cannot lead outside.
+    auto f = open_for_read(*dir_, req.name);
+    if (!f.ok()) {
+      core::log().info("{}: {} {}: refused: {}", who, req.verb, req.name, f.reason);
+      return reply("ERR " + f.reason);
     }
     if (req.verb == "STAT") {
       std::uint64_t size = 0;
       std::string digest;
-      if (!digest_of(where.path, size, digest)) return reply("ERR " + digest);
+      if (!digest_of(f.fd.get(), size, digest)) return reply("ERR " + digest);
       return reply("OK " + std::to_string(size) + " " + digest);
     }
     for (const auto& s : active_)
@@ -294,7 +300,7 @@ private:
       return reply("ERR server busy: " + std::to_string(active_.size()) + " streams running, try again later");
     }
     std::error_code ec;
-    auto src = source::open(where.path, false, ec);
+    auto src = source::open(std::move(f.fd), false, ec);
     if (!src) return reply("ERR " + ec.message());
     core::log().info("{}: GET {}: streaming {} B in 512-byte datagrams", who, req.name, src->size());
     if (src->size() == 0) return;
@@ -302,11 +308,11 @@ private:
     if (!pump_scheduled_) pump();
   }
 
-  // The digest of a file, computed once per version (device, inode, size, mtime): a client that
-  // repeats STAT does not make the server hash a large file again and again. false: `digest` is why.
-  bool digest_of(const fs::path& path, std::uint64_t& size, std::string& digest) {
+  // The digest of an opened file, computed once per version (device, inode, size, mtime): a client
+  // that repeats STAT does not make the server hash a large file again and again. false: `digest` is why.
+  bool digest_of(int fd, std::uint64_t& size, std::string& digest) {
     struct ::stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::fstat(fd, &st) != 0) {
       digest = std::error_code(errno, std::generic_category()).message();
       return false;
     }
@@ -318,7 +324,7 @@ private:
       return true;
     }
     std::error_code ec;
-    digest = sha256_file(path, size, ec);
+    digest = sha256_fd(fd, size, ec);
     if (ec) {
       digest = ec.message();
       return false;
@@ -366,6 +372,7 @@ private:
   udp::endpoint peer_;
   udp::endpoint local_;
   fs::path root_;
+  std::unique_ptr<root_dir> dir_;
   raw_cookies cookies_;
   raw_pacer pacer_;
   std::deque<std::shared_ptr<stream>> active_;
