@@ -248,6 +248,30 @@ class WsDialStdin(NetlabTestCase):
         self.assertLess(max(peaks), self.RSS_BOUND_KB, peaks)
         self.assertEqual(srv.terminate(), 0)
 
+    def test_endless_line_without_newline_is_refused_with_bounded_memory(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        with open("/dev/zero", "rb") as zero:
+            p = subprocess.Popen([NETLAB, "ws-echo", "dial", "ws://127.0.0.1:%d/echo" % srv.port, "-", "--timeout", "5s"],
+                                 stdin=zero, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            peak = 0
+            deadline = time.monotonic() + scaled(20)
+            while p.poll() is None and time.monotonic() < deadline:
+                try:
+                    with open("/proc/%d/status" % p.pid) as f:
+                        peak = max([peak] + [int(l.split()[1]) for l in f if l.startswith("VmHWM:")])
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.005)
+            if p.poll() is None:
+                p.kill()
+            code, err = p.wait(5), p.stderr.read().decode()
+            p.stderr.close()
+        print("\n  ws-echo dial - < /dev/zero: exit %d, peak RSS %d KB" % (code, peak))
+        self.assertEqual(code, EXIT["local_io"], err)
+        self.assertIn("a line longer than 16 MiB", err)
+        self.assertLess(peak, (300 if SANITIZED else 80) * 1024)
+        self.assertEqual(srv.terminate(), 0)
+
     def test_bounded_input_every_line_arrives_in_order(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
         lines = [("line %d " % i) + "x" * (i % 97) for i in range(100000)]  # ~6 MB, far over the read budget

@@ -212,6 +212,7 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
   // joined in finish() and the destructor, before the io_context can go.
   static constexpr std::uint64_t max_in_flight = 256;
   static constexpr std::size_t max_buffered = 1024 * 1024;
+  static constexpr std::size_t max_line = 16 * 1024 * 1024;  ///< a longer line ends the run (exit 6)
 
   void start_stdin() {
     auto weak = this->weak_from_this();
@@ -251,6 +252,9 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
     if (pending_.find('\n', pos_) != std::string::npos) return;  // over budget: on_message resumes
     pending_.erase(0, pos_);
     pos_ = 0;
+    if (pending_.size() > max_line)  // newline-free input (`< /dev/zero`) would grow without end
+      return finish(core::outcome::fail(exit_code::local_io, "stdin: a line longer than 16 MiB",
+                                        "stdin is sent one message per line; send large data with --file"));
     if (!stdin_eof_) {
       reading_ = true;
       return pump_->next();
