@@ -1,7 +1,8 @@
 // Fuzz target: the ws frame path of `ws-echo serve` - websocketpp 0.8.2's hybi13 processor with
 // netlab's server configs and payload hook (NETLAB_WSPP_FAST_PAYLOAD: 8-byte unmasking, ASCII
 // fast path before the UTF-8 validator; lib/netlab/ws/detail/wspp.hpp, echo_engine.hpp), fed the
-// input as the bytes a client sent, split into reads at points the input also picks.
+// input as the bytes a client sent, split into reads at points the input also picks; and (flag 8)
+// `ws-echo dial`'s client configs reading what a server sent.
 // A reference processor (websocketpp's own payload step, same limits) reads the same bytes.
 // Invariants:
 //  - netlab's processor never stalls (consumes every byte given or reports an error) and never reads
@@ -25,9 +26,11 @@
 namespace wsd = netlab::ws::detail;
 namespace frame = websocketpp::frame;
 
-// websocketpp's payload step, untouched: the same server config without netlab's hook.
+// websocketpp's payload step, untouched: the same configs without netlab's hooks.
 struct ref_config : wsd::plain_config {};
 using ref_deflate_config = wsd::deflate_config<ref_config>;
+struct ref_client_config : wsd::plain_client_config {};
+using ref_deflate_client_config = wsd::deflate_config<ref_client_config>;
 
 namespace {
 
@@ -94,9 +97,10 @@ bool stricter_on_purpose(const event& e, std::size_t limit) {
 }
 
 template <typename NetlabConfig, typename RefConfig>
-void run(const std::uint8_t* data, std::size_t n, std::size_t limit, unsigned split_seed, const std::string* offer) {
-  reader<NetlabConfig> ours(true);
-  reader<RefConfig> ref(true);
+void run(const std::uint8_t* data, std::size_t n, std::size_t limit, unsigned split_seed, const std::string* offer,
+         bool server = true) {
+  reader<NetlabConfig> ours(server);
+  reader<RefConfig> ref(server);
   ours.proc.set_max_message_size(limit);
   ref.proc.set_max_message_size(limit);
   if (offer) {
@@ -163,7 +167,7 @@ void run(const std::uint8_t* data, std::size_t n, std::size_t limit, unsigned sp
   }
 
   // The zero-copy echo of the last data message, read back by a client.
-  if (offer || !ours.last || frame::opcode::is_control(ours.last->get_opcode())) return;
+  if (!server || offer || !ours.last || frame::opcode::is_control(ours.last->get_opcode())) return;
   wsd::prepare_unmasked_frame(ours.last);
   std::string wire = ours.last->get_header() + ours.last->get_payload();
   reader<wsd::plain_client_config> client(false);
@@ -188,9 +192,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
       "permessage-deflate; client_no_context_takeover",
       "permessage-deflate; client_max_window_bits=8; server_no_context_takeover",
   };
-  if (flags & 1)
-    run<wsd::plain_deflate_state_config, ref_deflate_config>(data, wire.size(), limit, split, &offers[(flags >> 1) % 3]);
-  else
+  const std::string* offer = (flags & 1) ? &offers[(flags >> 1) % 3] : nullptr;
+  if (flags & 8) {
+    // `ws-echo dial` reading a (hostile) server's unmasked frames: same invariants.
+    if (offer)
+      run<wsd::plain_deflate_client_config, ref_deflate_client_config>(data, wire.size(), limit, split, offer, false);
+    else
+      run<wsd::plain_client_config, ref_client_config>(data, wire.size(), limit, split, nullptr, false);
+  } else if (offer) {
+    run<wsd::plain_deflate_state_config, ref_deflate_config>(data, wire.size(), limit, split, offer);
+  } else {
     run<wsd::plain_state_config, ref_config>(data, wire.size(), limit, split, nullptr);
+  }
   return 0;
 }
