@@ -195,7 +195,12 @@ class WsDial(NetlabTestCase):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
         p = self.spawn([os.environ.get("NETLAB_BIN", "netlab"), "ws-echo", "dial",
                         "ws://127.0.0.1:%d/echo" % srv.port, "-"], stdin=subprocess.PIPE)
-        time.sleep(0.3)  # connected and waiting for lines
+        # Connected and waiting for lines: the server logs the open (a fixed sleep lost this race to a
+        # slow start under ThreadSanitizer: "Connection refused" after the server had stopped).
+        deadline = time.monotonic() + scaled(10)
+        while "ws open" not in srv.stderr():
+            self.assertLess(time.monotonic(), deadline, "the client never connected")
+            time.sleep(0.02)
         self.assertEqual(srv.terminate(), 0)
         code = p.wait(timeout=scaled(10))
         self.assertEqual(code, 0, p.stderr())  # 1001 with nothing pending: a clean end

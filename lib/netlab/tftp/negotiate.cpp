@@ -1,6 +1,7 @@
 #include "netlab/tftp/negotiate.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace netlab::tftp {
 namespace {
@@ -20,17 +21,25 @@ server_answer negotiate(const request& req, const server_limits& lim, std::uint6
   a.settings.timeout = lim.default_timeout;
   a.settings.retries = lim.retries;
   const bool seen_utimeout = find_option(req.options, "utimeout") != nullptr;
+  // A repeated option counts once, as first given: an OACK naming blksize twice (with the transfer
+  // using the last) left the client free to believe either (found by fuzz_tftp_negotiate). One flag
+  // per known name, not a search of the earlier options: a datagram may carry 20,000 options.
+  bool seen[5] = {};
+  const auto first = [&seen](int k) { return !std::exchange(seen[k], true); };
   for (const auto& o : req.options) {
     std::uint64_t v = 0;
     if (iequals(o.name, "blksize")) {
+      if (!first(0)) continue;
       if (!parse_option_value(o.value, 8, UINT64_MAX, v)) continue;
       a.settings.blksize = static_cast<std::size_t>(std::min<std::uint64_t>({v, max_blksize, lim.max_blksize}));
       add(a.accepted, "blksize", a.settings.blksize);
     } else if (iequals(o.name, "windowsize")) {
+      if (!first(1)) continue;
       if (!parse_option_value(o.value, 1, max_windowsize, v)) continue;
       a.settings.windowsize = static_cast<unsigned>(std::min<std::uint64_t>(v, std::max(1u, lim.max_windowsize)));
       add(a.accepted, "windowsize", a.settings.windowsize);
     } else if (iequals(o.name, "tsize")) {
+      if (!first(2)) continue;
       if (!parse_option_value(o.value, 0, UINT64_MAX, v)) continue;
       if (req.op == opcode::rrq) {
         add(a.accepted, "tsize", file_size);
@@ -39,10 +48,12 @@ server_answer negotiate(const request& req, const server_limits& lim, std::uint6
         add(a.accepted, "tsize", v);
       }
     } else if (iequals(o.name, "timeout")) {
+      if (!first(3)) continue;
       if (seen_utimeout || !parse_option_value(o.value, 1, 255, v)) continue;
       a.settings.timeout = std::chrono::seconds(v);
       add(a.accepted, "timeout", v);
     } else if (iequals(o.name, "utimeout")) {
+      if (!first(4)) continue;
       if (!parse_option_value(o.value, min_utimeout, max_utimeout, v)) continue;
       a.settings.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::microseconds(v));
       add(a.accepted, "utimeout", v);

@@ -67,11 +67,15 @@ const std::string* find_option(const std::vector<option>& opts, std::string_view
 }
 
 bool parse_option_value(std::string_view v, std::uint64_t lo, std::uint64_t hi, std::uint64_t& out) noexcept {
-  if (v.empty() || v.size() > 19) return false;
+  // Up to 20 digits with an overflow check: a 20-digit size (>= 10^19) that fits 64 bits is a
+  // value netlab itself may encode (found by fuzz_tftp_negotiate).
+  if (v.empty() || v.size() > 20) return false;
   std::uint64_t x = 0;
   for (char c : v) {
     if (c < '0' || c > '9') return false;
-    x = x * 10 + static_cast<std::uint64_t>(c - '0');
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    if (x > (UINT64_MAX - d) / 10) return false;
+    x = x * 10 + d;
   }
   if (x < lo || x > hi) return false;
   out = x;

@@ -48,6 +48,8 @@ std::optional<url> parse_url(std::string_view text, std::string* error) {
     if (close == std::string_view::npos) return fail(error, "unterminated IPv6 literal (missing ']')");
     u.host = std::string(auth.substr(1, close - 1));
     if (u.host.empty()) return fail(error, "empty IPv6 literal");
+    // Brackets hold IPv6 only: "[example]" would print back without them (found by fuzz_ws_url).
+    if (u.host.find(':') == std::string::npos) return fail(error, "not an IPv6 literal in brackets");
     auto zone = u.host.find('%');  // scope id (RFC 6874 "%25eth0") may hold any alnum
     for (std::size_t i = 0; i < u.host.size(); ++i) {
       auto c = static_cast<unsigned char>(u.host[i]);
@@ -71,6 +73,12 @@ std::optional<url> parse_url(std::string_view text, std::string* error) {
       auth = auth.substr(0, colon);
     }
     u.host = std::string(auth);
+    // RFC 3986 reg-name, minus what no resolver takes: letters, digits, '-', '.', '_', '~'. Anything
+    // else (a NUL, a space, CR/LF, a non-ASCII byte) would travel into the Host header or the
+    // resolver as is (found by fuzz_ws_url).
+    for (unsigned char c : u.host)
+      if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'))
+        return fail(error, "invalid character in host name");
   }
   if (u.host.empty()) return fail(error, "missing host");
   if (!port_text.empty()) {
