@@ -299,16 +299,18 @@ TEST_CASE("runtime: an exception escaping a handler on any thread comes out of r
       std::vector<runtime::placement> places;
       for (int i = 0; i < 2; ++i) places.push_back(rt.place_connection());
       for (auto& p : places) rt.connection_joined(p.slot);
-      // Keep every thread busy, then throw from a handler that is not on the calling thread's first
-      // pick: whichever thread runs it, run() must return (no terminate) and report it.
+      // Throw from a thread other than the caller's: the caller's thread is held in a handler until
+      // another thread has thrown, so another thread must run one (no reliance on scheduling).
       const auto caller = std::this_thread::get_id();
       std::atomic<int> thrown{0};
       auto work = asio::make_work_guard(rt.ioc());
-      for (int i = 0; i < 64; ++i)
+      for (int i = 0; i < 8; ++i)
         asio::post(rt.ioc(), [&thrown, caller] {
-          if (std::this_thread::get_id() != caller && thrown.fetch_add(1) == 0)
-            throw std::runtime_error("handler bug");
-          std::this_thread::sleep_for(1ms);
+          if (std::this_thread::get_id() != caller) {
+            if (thrown.fetch_add(1) == 0) throw std::runtime_error("handler bug");
+            return;
+          }
+          for (int n = 0; n < 1000 && thrown.load() == 0; ++n) std::this_thread::sleep_for(10ms);
         });
       for (auto& p : places)
         if (p.slot >= 0)

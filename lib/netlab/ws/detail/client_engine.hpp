@@ -685,6 +685,10 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
 template <class Client, bool Tls>
 core::outcome run_dial(const dial_options& opt, core::runtime& rt, core::reporter& out) {
   if (opt.load) {
+    // websocketpp's _htonll (every frame header) initialises a function-local static on its first
+    // call, unsynchronised: make that first call here, before the io threads exist (ThreadSanitizer
+    // reported two threads' first frames racing on it).
+    [[maybe_unused]] volatile auto warm = websocketpp::lib::net::_htonll(1);
     auto l = std::make_shared<load_run<Client, Tls>>(opt, rt, out);
     auto r = l->start();
     if (!r.ok()) return r;
