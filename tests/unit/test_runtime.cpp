@@ -385,3 +385,38 @@ TEST_CASE("fd_pump: reads one chunk per next() and stop() joins a blocked reader
   ::close(fds[0]);
   ::close(fds[1]);
 }
+
+// Issue 14 item 4: udp send reads its datagram from stdin through the same fd_pump (read_all), not a
+// reader of its own: everything up to EOF, and no more than just past the limit from an endless
+// producer.
+TEST_CASE("fd_pump::read_all: reads to EOF, or stops just past the limit", "[core][fd_pump]") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const std::string data(3000, 'q');
+  std::thread writer([&] {
+    REQUIRE(::write(fds[1], data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    ::close(fds[1]);
+  });
+  std::error_code ec;
+  CHECK(netlab::core::fd_pump::read_all(fds[0], 65507, ec) == data);
+  CHECK_FALSE(ec);
+  writer.join();
+  ::close(fds[0]);
+
+  REQUIRE(::pipe(fds) == 0);
+  std::atomic<bool> done{false};
+  ::fcntl(fds[1], F_SETFL, O_NONBLOCK);  // the producer can always see `done`
+  std::thread endless([&] {              // like `yes |`: never ends by itself
+    const std::string block(4096, 'y');
+    while (!done)
+      if (::write(fds[1], block.data(), block.size()) < 0) std::this_thread::sleep_for(1ms);
+  });
+  const auto got = netlab::core::fd_pump::read_all(fds[0], 10000, ec);
+  CHECK_FALSE(ec);
+  CHECK(got.size() > 10000);
+  CHECK(got.size() <= 10000 + netlab::core::fd_pump::chunk);
+  done = true;
+  endless.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
