@@ -388,7 +388,7 @@ core::outcome server::start(std::shared_ptr<core::lifecycle> lc) {
 
 void server::do_accept() {
   // Each connection lives on a strand of the shared context or on one thread's own context
-  // (runtime::context_per_thread): its handlers never run concurrently, at any --threads.
+  // (runtime::serve()): its handlers never run concurrently, at any --threads.
   auto place = rt_.place_connection();
   acceptor_.async_accept(place.executor, [self = shared_from_this(), slot = place.slot](std::error_code ec, tcp::socket s) {
     self->on_accept(ec, std::move(s), slot);
