@@ -80,7 +80,7 @@ unsigned load_threads_default();
 
 /// --threads N for servers (1..256, default server_threads_default()), set up before parsing.
 CLI::Option* add_threads(CLI::App* app, unsigned& target);
-/// --busy-poll US for servers (core::runtime::busy_poll), 0-10000 microseconds.
+/// --busy-poll US for servers (core::runtime::serve()), 0-10000 microseconds.
 CLI::Option* add_busy_poll(CLI::App* app, std::chrono::microseconds& target);
 
 /// The load-mode flags shared by tcp dial and ws-echo dial, as typed.

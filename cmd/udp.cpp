@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cli.hpp"
+#include "netlab/core/fd_pump.hpp"
 #include "netlab/core/text.hpp"
 #include "netlab/udp/client.hpp"
 #include "netlab/udp/server.hpp"
@@ -29,22 +30,6 @@ struct udp_send_args {
   unsigned retries = 0;
   unsigned threads = load_threads_default();
 };
-
-std::string read_all_stdin() {
-  std::string s;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(0, buf, sizeof buf);
-    if (n > 0) {
-      s.append(buf, static_cast<std::size_t>(n));
-      if (s.size() > udp::max_datagram) break;  // already too large; the caller reports it
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    break;
-  }
-  return s;
-}
 
 void register_udp_serve(CLI::App* udp, action& chosen) {
   auto a = std::make_shared<udp_serve_args>();
@@ -152,7 +137,10 @@ void register_udp_send(CLI::App* udp, action& chosen) {
         m = a->message;
       } else {
         if (::isatty(0)) usage_error("no MESSAGE given and stdin is a terminal: give MESSAGE or pipe data in");
-        m = read_all_stdin();
+        std::error_code rec;
+        // Stops reading just past the largest datagram: the size check below reports it.
+        m = core::fd_pump::read_all(0, udp::max_datagram, rec);
+        if (rec) usage_error("read stdin: " + rec.message());
       }
       if (a->escapes) {
         auto decoded = core::decode_escapes(m);

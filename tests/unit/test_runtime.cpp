@@ -1,6 +1,7 @@
-// core::runtime's helper threads on demand: with fewer than two connections open, only one thread
+// core::runtime's one server policy (serve()): with fewer than two connections open, only one thread
 // runs handlers; from two on, a second thread runs them too; it leaves again when they close. Its
-// io_context per thread mode, and busy polling for a lone connection.
+// io_contexts per thread, and busy polling for a lone connection. Without serve() (clients), every
+// thread runs handlers.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -62,7 +63,7 @@ void probe(runtime& rt, std::chrono::milliseconds wait, std::vector<bool>& resul
 
 TEST_CASE("runtime: helper threads stay out while fewer than two connections are open", "[core][runtime]") {
   runtime rt(2);
-  rt.helpers_on_demand();
+  rt.serve();
   rt.connection_joined();
   std::vector<bool> overlapped;
   probe(rt, 300ms, overlapped, [&] { rt.release(); });
@@ -72,13 +73,13 @@ TEST_CASE("runtime: helper threads stay out while fewer than two connections are
 
 TEST_CASE("runtime: a helper joins at two open connections, leaves below, joins again", "[core][runtime]") {
   runtime rt(2);
-  rt.helpers_on_demand();
+  rt.serve();
   rt.connection_joined();
   rt.connection_joined();
   std::vector<bool> overlapped;
   probe(rt, 5s, overlapped, [&] {
     rt.connection_left();
-    // A helper leaves the io_context within 100 ms of the load dropping: wait that out.
+    // A helper leaves the io_context within 10 ms of the load dropping: wait that out.
     asio::post(rt.ioc(), [&] {
       std::this_thread::sleep_for(250ms);
       probe(rt, 300ms, overlapped, [&] {
@@ -91,7 +92,7 @@ TEST_CASE("runtime: a helper joins at two open connections, leaves below, joins 
   CHECK(overlapped == std::vector<bool>{true, false, true});
 }
 
-TEST_CASE("runtime: without helpers_on_demand every thread runs handlers", "[core][runtime]") {
+TEST_CASE("runtime: a client's runtime (no serve()) runs handlers on every thread", "[core][runtime]") {
   runtime rt(2);
   std::vector<bool> overlapped;
   probe(rt, 5s, overlapped, [&] { rt.release(); });
@@ -108,8 +109,7 @@ asio::execution_context* shared(runtime& rt) { return &rt.ioc(); }
 
 TEST_CASE("runtime: the first connections share ioc(), later ones go to the threads in turn", "[core][runtime]") {
   runtime rt(3);
-  rt.context_per_thread(2);
-  REQUIRE(rt.contexts_per_thread());
+  rt.serve(0us, 2);
   std::vector<runtime::placement> p;
   for (int i = 0; i < 8; ++i) {
     p.push_back(rt.place_connection());
@@ -151,12 +151,13 @@ TEST_CASE("runtime: the first connections share ioc(), later ones go to the thre
 
 TEST_CASE("runtime: threads without connections of their own help run ioc()", "[core][runtime]") {
   runtime rt(2);
-  rt.context_per_thread(32);
-  rt.connection_joined(rt.place_connection().slot);  // shared: both threads run it
+  rt.serve(0us, 32);
+  rt.connection_joined(rt.place_connection().slot);  // two shared: both threads run them
+  rt.connection_joined(rt.place_connection().slot);
   std::vector<bool> overlapped;
   probe(rt, 300ms, overlapped, [&] {
     // Past the shared ones, a connection on the second thread's own context: it stops helping.
-    for (int i = 1; i < 32; ++i) rt.connection_joined(rt.place_connection().slot);
+    for (int i = 2; i < 32; ++i) rt.connection_joined(rt.place_connection().slot);
     auto a = rt.place_connection();
     rt.connection_joined(a.slot);
     auto b = rt.place_connection();
@@ -171,8 +172,7 @@ TEST_CASE("runtime: threads without connections of their own help run ioc()", "[
 
 TEST_CASE("runtime: with one thread, every connection is on ioc()", "[core][runtime]") {
   runtime rt(1);
-  rt.context_per_thread();
-  CHECK_FALSE(rt.contexts_per_thread());
+  rt.serve();
   for (int i = 0; i < 40; ++i) {
     auto p = rt.place_connection();
     CHECK(p.slot == -1);
@@ -228,8 +228,7 @@ spin_probe run_spaced(runtime& rt, int n, std::chrono::milliseconds gap, std::th
 TEST_CASE("runtime: busy_poll keeps the first thread awake for one connection, alone, and sleeps from two",
           "[core][runtime]") {
   runtime rt(2);
-  rt.context_per_thread(32);
-  rt.busy_poll(20ms, 1);
+  rt.serve(20ms, 32);
   rt.connection_joined(rt.place_connection().slot);
   const auto caller = std::this_thread::get_id();
   spin_probe one, two;
@@ -251,8 +250,7 @@ TEST_CASE("runtime: busy_poll keeps the first thread awake for one connection, a
 
 TEST_CASE("runtime: busy_poll with a zero budget never spins", "[core][runtime]") {
   runtime rt(1);
-  rt.context_per_thread();
-  rt.busy_poll(0us, 1);
+  rt.serve(0us);
   rt.connection_joined(rt.place_connection().slot);
   spin_probe one;
   std::thread driver([&] {
@@ -264,10 +262,9 @@ TEST_CASE("runtime: busy_poll with a zero budget never spins", "[core][runtime]"
   CHECK(one.cpu_share < 0.10);
 }
 
-TEST_CASE("runtime: busy_poll with helpers_on_demand (ws-echo)", "[core][runtime]") {
+TEST_CASE("runtime: busy_poll for connections made outside place_connection() (ws-echo)", "[core][runtime]") {
   runtime rt(2);
-  rt.helpers_on_demand();
-  rt.busy_poll(20ms, 1);
+  rt.serve(20ms);
   rt.connection_joined();
   const auto caller = std::this_thread::get_id();
   spin_probe one, two;
@@ -288,14 +285,14 @@ TEST_CASE("runtime: busy_poll with helpers_on_demand (ws-echo)", "[core][runtime
 // Issue 13 item 11: an exception escaping a handler on a pool thread used to reach std::terminate.
 // run() is the one exception boundary: it stops everything, joins, and rethrows it on the caller.
 TEST_CASE("runtime: an exception escaping a handler on any thread comes out of run()", "[core][runtime]") {
-  enum class mode { plain, on_demand, per_thread };
+  enum class mode { client, serve_shared, serve_per_thread };
   for (unsigned threads : {2u, 4u}) {
-    for (mode m : {mode::plain, mode::on_demand, mode::per_thread}) {
+    for (mode m : {mode::client, mode::serve_shared, mode::serve_per_thread}) {
       CAPTURE(threads, static_cast<int>(m));
       runtime rt(threads);
-      if (m == mode::on_demand) rt.helpers_on_demand();
-      if (m == mode::per_thread) rt.context_per_thread(0);
-      // Two connections: on demand, the helpers run handlers too; per thread, each context has one.
+      if (m == mode::serve_shared) rt.serve();
+      if (m == mode::serve_per_thread) rt.serve(0us, 0);
+      // Two connections: serving, the helpers run handlers too; per thread, each context has one.
       std::vector<runtime::placement> places;
       for (int i = 0; i < 2; ++i) places.push_back(rt.place_connection());
       for (auto& p : places) rt.connection_joined(p.slot);
@@ -387,6 +384,41 @@ TEST_CASE("fd_pump: reads one chunk per next() and stop() joins a blocked reader
   }
   work.reset();
   CHECK(ioc.poll() == 0);  // nothing was posted after stop()
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// Issue 14 item 4: udp send reads its datagram from stdin through the same fd_pump (read_all), not a
+// reader of its own: everything up to EOF, and no more than just past the limit from an endless
+// producer.
+TEST_CASE("fd_pump::read_all: reads to EOF, or stops just past the limit", "[core][fd_pump]") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const std::string data(3000, 'q');
+  std::thread writer([&] {
+    REQUIRE(::write(fds[1], data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    ::close(fds[1]);
+  });
+  std::error_code ec;
+  CHECK(netlab::core::fd_pump::read_all(fds[0], 65507, ec) == data);
+  CHECK_FALSE(ec);
+  writer.join();
+  ::close(fds[0]);
+
+  REQUIRE(::pipe(fds) == 0);
+  std::atomic<bool> done{false};
+  ::fcntl(fds[1], F_SETFL, O_NONBLOCK);  // the producer can always see `done`
+  std::thread endless([&] {              // like `yes |`: never ends by itself
+    const std::string block(4096, 'y');
+    while (!done)
+      if (::write(fds[1], block.data(), block.size()) < 0) std::this_thread::sleep_for(1ms);
+  });
+  const auto got = netlab::core::fd_pump::read_all(fds[0], 10000, ec);
+  CHECK_FALSE(ec);
+  CHECK(got.size() > 10000);
+  CHECK(got.size() <= 10000 + netlab::core::fd_pump::chunk);
+  done = true;
+  endless.join();
   ::close(fds[0]);
   ::close(fds[1]);
 }

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <vector>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 namespace netlab::core {
@@ -81,6 +83,27 @@ void fd_pump::post(std::string data, bool eof, std::error_code ec) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) return;
   asio::post(ex_, [h = handler_, d = std::move(data), eof, ec]() mutable { h(std::move(d), eof, ec); });
+}
+
+std::string fd_pump::read_all(int fd, std::size_t limit, std::error_code& ec) {
+  asio::io_context ioc(1);
+  auto work = asio::make_work_guard(ioc);  // the pump's thread posts into it
+  std::string out;
+  ec.clear();
+  fd_pump pump(fd, ioc.get_executor(), [&](std::string data, bool eof, std::error_code e) {
+    out += data;
+    if (e || eof || out.size() > limit) {
+      ec = e;
+      work.reset();
+      ioc.stop();
+      return;
+    }
+    pump.next();
+  });
+  pump.next();
+  ioc.run();
+  pump.stop();
+  return out;
 }
 
 }  // namespace netlab::core

@@ -1,6 +1,7 @@
 #pragma once
 /// Reading a file descriptor (stdin) for a client without blocking its io threads and without
-/// reading ahead of what the connection can take: `tcp dial` and `ws-echo dial` share it.
+/// reading ahead of what the connection can take: the one stdin reader of `tcp dial`, `ws-echo dial`
+/// and `udp send`.
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -37,6 +38,11 @@ class fd_pump {
 
   /// Interrupts and joins the thread; no handler is posted afterwards. Idempotent.
   void stop();
+
+  /// Reads fd to its end, or until more than `limit` bytes were read (then returns those), with an
+  /// fd_pump on a private io_context: for a command that needs its whole input before it starts
+  /// (`udp send`'s one datagram). At most limit + chunk bytes are held.
+  static std::string read_all(int fd, std::size_t limit, std::error_code& ec);
 
  private:
   void loop();

@@ -46,10 +46,12 @@ void runtime::release() {
   });
 }
 
-void runtime::context_per_thread(unsigned shared_below) {
+void runtime::serve(std::chrono::microseconds busy_poll, unsigned shared_below) {
+  serving_ = true;
+  spin_ = busy_poll;
   shared_below_ = shared_below;
   own_count_ = threads_ - 1;
-  own_open_.reset(new std::atomic<long>[own_count_]);
+  own_open_.reset(new std::atomic<long>[own_count_ ? own_count_ : 1]);
   for (std::size_t i = 0; i < own_count_; ++i) {
     own_open_[i] = 0;
     extra_.push_back(std::make_unique<asio::io_context>(1));
@@ -71,18 +73,14 @@ long runtime::count_connection(int slot, long delta) noexcept {
 }
 
 void runtime::connection_joined(int slot) {
-  if (count_connection(slot, 1) == 2 && on_demand_) {
+  const long now = count_connection(slot, 1);
+  if (!extra_.empty() && (now == 2 || slot >= 0)) {
     { std::lock_guard<std::mutex> lk(helpers_mu_); }  // a helper between its check and its wait sees it
     helpers_cv_.notify_all();
   }
 }
 
 void runtime::connection_left(int slot) noexcept { count_connection(slot, -1); }
-
-void runtime::busy_poll(std::chrono::microseconds budget, long max_connections) {
-  spin_ = budget;
-  spin_max_ = max_connections;
-}
 
 void runtime::run_first() {
   if (spin_.count() <= 0) {
@@ -113,17 +111,21 @@ void runtime::stop() {
 void runtime::run_own(std::size_t i) {
   auto& own = *extra_[i];
   auto guard = asio::make_work_guard(own);  // run_for waits instead of returning when idle
-  while (!own.stopped()) {
-    // No connection of its own: help run the shared context, one handler at a time, so a connection
-    // placed here meanwhile waits at most 10 ms for its thread.
-    while (own_open_[i].load(std::memory_order_relaxed) == 0 && !ioc_.stopped()) {
-      if (polling())  // the first thread polls alone (see busy_poll()); wait on the own context
-        own.run_for(std::chrono::milliseconds(10));
-      else
-        ioc_.run_one_for(std::chrono::milliseconds(10));
+  for (;;) {
+    {
+      // Idle: sleep without a timeout until there is work for a second thread (connection_joined
+      // notifies), so an idle server makes no wake-ups.
+      std::unique_lock<std::mutex> lk(helpers_mu_);
+      helpers_cv_.wait(lk, [this, i] { return finished_ || helper_wanted(i); });
+      if (finished_) return;
     }
-    // Its own connections; back to the check above within 100 ms after the last one closes.
-    own.run_for(std::chrono::milliseconds(100));
+    if (own_open_[i].load(std::memory_order_relaxed) > 0)
+      own.run_for(std::chrono::milliseconds(100));  // its own connections
+    else if (polling())
+      own.run_for(std::chrono::milliseconds(10));  // thread 1 polls alone (see serve())
+    else
+      ioc_.run_for(std::chrono::milliseconds(10));  // help ioc(); a connection placed here waits <= 10 ms
+    if (own.stopped() || ioc_.stopped()) return;
   }
 }
 
@@ -148,38 +150,19 @@ void runtime::guarded(F&& f) noexcept {
 void runtime::run() {
   std::vector<std::thread> pool;
   pool.reserve(threads_ - 1);
-  if (!extra_.empty()) {
+  if (serving_) {
     for (std::size_t i = 0; i < extra_.size(); ++i) pool.emplace_back([this, i] { guarded([this, i] { run_own(i); }); });
-    guarded([this] { run_first(); });
-    for (auto& c : extra_) c->stop();  // the process's run ends with the first thread's
   } else {
-    for (unsigned i = 1; i < threads_; ++i) {
-      if (!on_demand_) {
-        pool.emplace_back([this] { guarded([this] { ioc_.run(); }); });
-        continue;
-      }
-      pool.emplace_back([this] {
-        guarded([this] {
-          for (;;) {
-            {
-              std::unique_lock<std::mutex> lk(helpers_mu_);
-              helpers_cv_.wait(lk, [this] { return finished_ || open_.load(std::memory_order_relaxed) >= 2; });
-              if (finished_) return;
-            }
-            // Back to the check above at least every 100 ms, so a helper leaves soon after the load does.
-            ioc_.run_for(std::chrono::milliseconds(100));
-            if (ioc_.stopped()) return;
-          }
-        });
-      });
-    }
-    guarded([this] { run_first(); });
-    {
-      std::lock_guard<std::mutex> lk(helpers_mu_);
-      finished_ = true;
-    }
-    helpers_cv_.notify_all();
+    for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { guarded([this] { ioc_.run(); }); });
   }
+  guarded([this] { run_first(); });
+  // The process's run ends with the first thread's.
+  for (auto& c : extra_) c->stop();
+  {
+    std::lock_guard<std::mutex> lk(helpers_mu_);
+    finished_ = true;
+  }
+  helpers_cv_.notify_all();
   for (auto& t : pool) t.join();
   std::exception_ptr failure;
   {

@@ -41,26 +41,22 @@ class runtime {
   /// of std::terminate on a pool thread.
   void run();
 
-  /// Call before run(): the threads beyond the first then run the io_context only while at least
-  /// two connections are open (connection_joined/left), and wait outside it otherwise: a lone
-  /// connection's strand would hand its work from one thread to another on every message (ws-echo
-  /// serve measured 2x fewer msgs/s at 64 B x 1 connection with an always-running second thread).
-  void helpers_on_demand() { on_demand_ = true; }
-  /// Call before run(): threads beyond the first get an io_context of their own. The first
-  /// `shared_below` connections (place_connection()) live on ioc() with a strand each, and threads
-  /// whose own context has no connection help run ioc(): a few connections get every thread (a
-  /// lone one, with busy_poll(), gets the first thread polling alone). Beyond that, connections are
-  /// handed to the threads in turn and a thread with connections of its own runs only its context:
-  /// no scheduler queue or epoll shared between threads (64 B x 1000: 1.5x). See docs/benchmarks.md.
-  void context_per_thread(unsigned shared_below = 32);
-  /// Call before run(): while at most `max_connections` connections (connection_joined()) are
-  /// open, the first thread polls ioc() without sleeping for up to `budget` after its last handler
-  /// before it blocks, and the other threads stay out of ioc() (they would only take its wake-ups).
-  /// A lone request/response connection then finds the thread awake when its next message lands,
-  /// instead of paying a wake-up (on the 2-vCPU benchmark VM a cross-CPU wake-up costs more than
-  /// the whole exchange). Costs at most `budget` of CPU per message, none while idle. A zero budget
-  /// turns it off.
-  void busy_poll(std::chrono::microseconds budget, long max_connections);
+  /// Call before run() in a server: the one server threading policy. Thread 1 runs ioc(); threads
+  /// 2..N each own an io_context and sleep on a condition variable (no wake-ups at all while idle)
+  /// until at least two connections are open (connection_joined), then help: a thread without
+  /// connections of its own runs ioc(), one with some runs only its own context, and it goes back to
+  /// sleep within 10 ms once fewer than two are open and none is its own. The first `shared_below`
+  /// connections (place_connection()) live on ioc() with a strand each; beyond that they are handed
+  /// to the threads in turn, so many connections share no scheduler queue or epoll (64 B x 1000:
+  /// 1.5x); websocketpp makes its own sockets on ioc() and is helped the same way. A lone connection
+  /// is served by thread 1 alone: its strand would otherwise hop between threads on every message
+  /// (ws-echo 64 B x 1: 2x fewer msgs/s). With a `busy_poll` budget, while exactly one connection
+  /// is open, thread 1 polls ioc() without sleeping for up to the budget after its last handler, so
+  /// a request/response connection finds it awake (on a 2-vCPU VM a cross-CPU wake-up costs more
+  /// than the exchange); it costs up to the budget of one CPU per message, and nothing while idle.
+  /// See docs/benchmarks.md and docs/architecture.md. Without serve() (clients, load generators),
+  /// every thread runs ioc() until the work ends: a client is busy for its whole run.
+  void serve(std::chrono::microseconds busy_poll = std::chrono::microseconds(0), unsigned shared_below = 32);
   /// Where the next connection is to live: `executor` (a strand on ioc(), or a thread's own
   /// context), and the `slot` to pass to connection_joined() once it is accepted and to
   /// connection_left() when it closes. A pending accept is not counted as a connection.
@@ -74,8 +70,6 @@ class runtime {
   void connection_joined(int slot = -1);
   /// A connection counted by connection_joined() closed.
   void connection_left(int slot = -1) noexcept;
-  /// True after context_per_thread() with more than one thread.
-  bool contexts_per_thread() const noexcept { return !extra_.empty(); }
   /// Stops the io_context at once (all threads return from run(); pending handlers are dropped).
   void stop();
   /// Stops waiting for signals, so run() returns as soon as the remaining work drains.
@@ -100,7 +94,7 @@ class runtime {
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> released_{false};
   std::atomic<int> signal_{0};
-  bool on_demand_ = false;
+  bool serving_ = false;
   void run_own(std::size_t i);
   void run_first();
   /// Runs f (one thread's whole run loop); an exception is kept (the first one) and stops all.
@@ -109,10 +103,14 @@ class runtime {
   std::mutex failure_mu_;
   std::exception_ptr failure_;  ///< (failure_mu_) the first exception that escaped a handler
   long count_connection(int slot, long delta) noexcept;  ///< returns the open connections after
-  bool polling() const noexcept { return spin_.count() > 0 && open_.load(std::memory_order_relaxed) <= spin_max_; }
+  /// Thread 1 busy-polls: a budget is set and exactly one connection is open (never while idle).
+  bool polling() const noexcept { return spin_.count() > 0 && open_.load(std::memory_order_relaxed) == 1; }
+  /// A helper thread has work: two or more connections, or one of its own.
+  bool helper_wanted(std::size_t i) const noexcept {
+    return open_.load(std::memory_order_relaxed) >= 2 || own_open_[i].load(std::memory_order_relaxed) > 0;
+  }
   std::chrono::microseconds spin_{0};
-  long spin_max_ = 0;
-  std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (context_per_thread)
+  std::vector<std::unique_ptr<asio::io_context>> extra_;  ///< threads 2..N (serve())
   std::atomic<unsigned> next_{0};
   long shared_below_ = 0;
   std::mutex helpers_mu_;

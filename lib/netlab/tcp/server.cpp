@@ -20,6 +20,7 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/core/text.hpp"
@@ -43,7 +44,7 @@ using asio::ip::tcp;
 using steady = std::chrono::steady_clock;
 using strand_t = asio::strand<asio::io_context::executor_type>;
 
-// How long a stopping server lets pending replies finish before closing the rest.
+// How long a stopping server lets pending replies finish before closing the rest (core::lifecycle).
 constexpr auto stop_grace = std::chrono::milliseconds(1000);
 // Pause before accepting again after running out of file descriptors (else accept spins).
 constexpr auto accept_retry = std::chrono::milliseconds(100);
@@ -77,39 +78,35 @@ std::vector<char>& scratch(std::size_t size) {
 
 class session;
 
-/// The listening socket, the connection registry (for the graceful stop) and the counters.
+/// The listening socket and the counters; the stop path is core::lifecycle's.
 class server : public std::enable_shared_from_this<server> {
  public:
   server(const serve_options& opt, core::runtime& rt, core::reporter& out)
-      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), acceptor_(strand_), grace_(strand_),
-        retry_(strand_) {}
+      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), acceptor_(strand_), retry_(strand_) {}
 
-  core::outcome start();
-  void stop();  // SIGINT/SIGTERM: from any thread
+  core::outcome start(std::shared_ptr<core::lifecycle> lc);
+  void stop_accepting();  // the lifecycle's stop, on strand_
 
   const serve_options& options() const noexcept { return opt_; }
   unsigned active() const noexcept { return active_.load(); }
-  void add(session* s, std::weak_ptr<session> w);
-  void remove(session* s, int slot);  // from the session's destructor, on any thread
+  core::lifecycle& lifecycle() noexcept { return *lc_; }
+  strand_t strand() const { return strand_; }
+  void remove(core::lifecycle::session_id id, int slot);  // from the session's destructor, on any thread
 
  private:
   void do_accept();
   void on_accept(std::error_code ec, tcp::socket sock, int slot);
-  void on_grace_over();
-  void stopped();
 
   serve_options opt_;
   core::runtime& rt_;
   core::reporter& out_;
+  std::shared_ptr<core::lifecycle> lc_;
   strand_t strand_;  // acceptor, timers and the stopping flag live here
   tcp::acceptor acceptor_;
-  asio::steady_timer grace_;
   asio::steady_timer retry_;
   bool stopping_ = false;  // on strand_
   bool fd_warned_ = false;
   std::atomic<unsigned> active_{0};
-  std::mutex mu_;
-  std::unordered_map<session*, std::weak_ptr<session>> sessions_;
 };
 
 /// One client connection; its handlers never run concurrently (a strand, or a one-thread context).
@@ -121,7 +118,16 @@ class session : public std::enable_shared_from_this<session> {
 
   ~session() {
     close_pipe();
-    srv_->remove(this, slot_);
+    srv_->remove(id_, slot_);
+  }
+
+  /// Registers with the server's lifecycle (its "close this session"); a stopping server's new
+  /// connection closes at once.
+  void track() {
+    id_ = srv_->lifecycle().add([w = weak_from_this()](bool graceful) {
+      if (auto s = w.lock()) asio::post(s->executor(), [s, graceful] { graceful ? s->stop_gracefully() : s->abort(); });
+    });
+    if (id_ == 0) asio::post(executor(), [s = shared_from_this()] { s->stop_gracefully(); });
   }
 
   void start() {
@@ -349,6 +355,7 @@ class session : public std::enable_shared_from_this<session> {
   asio::steady_timer idle_;
   std::string peer_;
   int slot_;  // runtime::place_connection()'s, joined on accept, left in server::remove()
+  core::lifecycle::session_id id_ = 0;
   std::string pending_;
   std::array<char, 512> head_;  // a message's first bytes (a 64 B echo never leaves it)
   int pipe_[2] = {-1, -1};     // echo mode, bulk: socket -> pipe -> socket (splice)
@@ -364,7 +371,8 @@ class session : public std::enable_shared_from_this<session> {
   bool draining_ = false;
 };
 
-core::outcome server::start() {
+core::outcome server::start(std::shared_ptr<core::lifecycle> lc) {
+  lc_ = std::move(lc);
   auto result = core::listen_tcp(acceptor_, opt_.listen);
   if (!result.ok()) return result;
   std::error_code ec;
@@ -380,7 +388,7 @@ core::outcome server::start() {
 
 void server::do_accept() {
   // Each connection lives on a strand of the shared context or on one thread's own context
-  // (runtime::context_per_thread): its handlers never run concurrently, at any --threads.
+  // (runtime::serve()): its handlers never run concurrently, at any --threads.
   auto place = rt_.place_connection();
   acceptor_.async_accept(place.executor, [self = shared_from_this(), slot = place.slot](std::error_code ec, tcp::socket s) {
     self->on_accept(ec, std::move(s), slot);
@@ -415,88 +423,36 @@ void server::on_accept(std::error_code ec, tcp::socket sock, int slot) {
   ++active_;
   rt_.connection_joined(slot);
   auto s = std::make_shared<session>(shared_from_this(), std::move(sock), std::move(peer), slot);
-  add(s.get(), s);
+  s->track();
   asio::dispatch(s->executor(), [s] { s->start(); });
   do_accept();
 }
 
-void server::add(session* s, std::weak_ptr<session> w) {
-  std::lock_guard<std::mutex> lock(mu_);
-  sessions_.emplace(s, std::move(w));
-}
-
-void server::remove(session* s, int slot) {
+void server::remove(core::lifecycle::session_id id, int slot) {
   rt_.connection_left(slot);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sessions_.erase(s);
-  }
-  if (--active_ == 0) {
-    // The last connection of a stopping server: no need to wait for the grace period.
-    asio::post(strand_, [self = shared_from_this()] {
-      if (self->stopping_) self->stopped();
-    });
-  }
+  --active_;
+  lc_->remove(id);
 }
 
-void server::stop() {
-  asio::dispatch(strand_, [self = shared_from_this()] {
-    if (self->stopping_) return;
-    self->stopping_ = true;
-    std::error_code ec;
-    self->acceptor_.close(ec);
-    self->retry_.cancel();
-    std::vector<std::shared_ptr<session>> open;
-    {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      for (auto& [raw, weak] : self->sessions_)
-        if (auto s = weak.lock()) open.push_back(std::move(s));
-    }
-    core::log().info("stopping: {} connection(s) open", open.size());
-    for (auto& s : open) asio::post(s->executor(), [s] { s->stop_gracefully(); });
-    if (self->active_.load() == 0) return self->stopped();
-    self->grace_.expires_after(stop_grace);
-    self->grace_.async_wait([self](std::error_code e) {
-      if (!e) self->on_grace_over();
-    });
-  });
-}
-
-// Every connection is closed and logged: end run() on all threads now. Nothing left is worth
-// draining, and stopping does not depend on when the signal wait is re-armed.
-void server::stopped() {
-  grace_.cancel();
-  rt_.stop();
-}
-
-void server::on_grace_over() {
-  std::vector<std::shared_ptr<session>> open;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [raw, weak] : sessions_)
-      if (auto s = weak.lock()) open.push_back(std::move(s));
-  }
-  for (auto& s : open) asio::post(s->executor(), [s] { s->abort(); });
+void server::stop_accepting() {  // on strand_ (the lifecycle's)
+  stopping_ = true;
+  std::error_code ec;
+  acceptor_.close(ec);
+  retry_.cancel();
 }
 
 }  // namespace
 
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   raise_open_files_limit();
-  rt.context_per_thread();
-  rt.busy_poll(opt.busy_poll, 1);  // two or more connections keep the threads busy by themselves
+  rt.serve(opt.busy_poll);
   auto srv = std::make_shared<server>(opt, rt, out);
-  auto started = srv->start();
-  if (!started.ok()) return started;
-  auto signals = std::make_shared<int>(0);
-  rt.on_signal([srv, signals, &rt](int signo) {
-    if ((*signals)++ == 0) {
-      core::log().info("signal {}: stopping", signo);
-      srv->stop();
-    } else {
-      rt.stop();  // a second signal: stop at once
-    }
+  auto lc = core::lifecycle::create(rt, srv->strand(), "connection(s)", stop_grace, [w = std::weak_ptr<server>(srv)] {
+    if (auto s = w.lock()) s->stop_accepting();
   });
+  auto started = srv->start(lc);
+  if (!started.ok()) return started;
+  lc->watch_signals();
   rt.run();
   return core::outcome::success();
 }

@@ -33,16 +33,17 @@ struct serve_options {
   std::size_t max_message = 64 * 1024;           ///< ack: largest chunk read at once (one chunk, one reply)
   unsigned threads = 1;                          ///< io threads (informational; the runtime owns them)
   /// While one connection is open, poll this long for its next message before sleeping
-  /// (core::runtime::busy_poll); 0: off.
+  /// (core::runtime::serve()); 0: off.
   std::chrono::microseconds busy_poll{50};
 };
 
 /// Default read size for echo and discard (one read per readiness event, reused per thread).
 inline constexpr std::size_t stream_chunk = 64 * 1024;
 
-/// Binds, prints the readiness line, serves until SIGINT/SIGTERM (then stops gracefully: stop
-/// accepting, let pending replies finish within a short grace period, close the rest) and returns
-/// success. A bind failure returns the outcome to report (exit 3).
+/// Binds, prints the readiness line, serves until SIGINT/SIGTERM (then stops gracefully through
+/// core::lifecycle: stop accepting, let pending replies finish within a 1 s grace period, close the
+/// rest; a second signal stops at once) and returns success. A bind failure returns the outcome to
+/// report (exit 3).
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out);
 
 }  // namespace netlab::tcp

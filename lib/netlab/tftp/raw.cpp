@@ -24,6 +24,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/client.hpp"
@@ -209,18 +210,20 @@ public:
                        "(at most {} B/s, after a cookie round trip)",
                        core::to_string(local_), root_.string(), opt_.raw_rate);
     out_.listening("udp-raw", core::address_string(local_.address()), local_.port());
-    rt_.on_signal([self = shared_from_this()](int) {
-      asio::post(self->strand_, [self] {
-        std::error_code e;
-        self->sock_.close(e);
-        self->pace_timer_.cancel();
-        self->active_.clear();
-        core::log().info("stopped");
-        self->rt_.release();
-      });
-    });
     asio::post(strand_, [self = shared_from_this()] { self->receive(); });
     return core::outcome::success();
+  }
+
+  asio::strand<asio::io_context::executor_type> strand() const { return strand_; }
+
+  /// The lifecycle's "stop accepting" (on strand_): the streams share the one socket and have no
+  /// close of their own (raw mode has no ERROR), so closing it ends them all; no sessions.
+  void stop_accepting() {
+    std::error_code e;
+    sock_.close(e);
+    pace_timer_.cancel();
+    active_.clear();
+    core::log().info("stopped");
   }
 
 private:
@@ -670,8 +673,13 @@ private:
 
 core::outcome serve_raw(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   auto s = std::make_shared<raw_server>(opt, rt, out);
+  auto lc = core::lifecycle::create(rt, s->strand(), "stream(s)", std::chrono::milliseconds(0),
+                                    [w = std::weak_ptr<raw_server>(s)] {
+                                      if (auto srv = w.lock()) srv->stop_accepting();
+                                    });
   auto r = s->start();
   if (!r.ok()) return r;
+  lc->watch_signals();
   rt.run();
   return core::outcome::success();
 }

@@ -14,6 +14,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/detail/listen.hpp"
@@ -45,10 +46,12 @@ std::string temp_name(const std::string& leaf) {
 class server : public std::enable_shared_from_this<server> {
 public:
   server(const serve_options& opt, core::runtime& rt, core::reporter& out)
-      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), grace_(strand_),
-        buf_(max_packet + 1) {}
+      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), buf_(max_packet + 1) {}
 
-  core::outcome start() {
+  asio::strand<asio::io_context::executor_type> strand() const { return strand_; }
+
+  core::outcome start(std::shared_ptr<core::lifecycle> lc) {
+    lc_ = std::move(lc);
     auto r = detail::open_server(opt_, sock_, root_, local_);
     if (!r.ok()) return r;
     std::error_code dir_ec;
@@ -59,7 +62,6 @@ public:
                      core::to_string(local), root_.string(), opt_.allow_upload ? (opt_.allow_overwrite ? "uploads may overwrite" : "uploads allowed") : "read-only",
                      opt_.max_transfers, opt_.limits.max_blksize, opt_.limits.max_windowsize);
     out_.listening("tftp", core::address_string(local.address()), local.port());
-    rt_.on_signal([self = shared_from_this()](int) { asio::post(self->strand_, [self] { self->stop(); }); });
     asio::post(strand_, [self = shared_from_this()] { self->receive(); });
     return core::outcome::success();
   }
@@ -218,9 +220,17 @@ private:
                                         [self = shared_from_this(), id, peer, label, settings, write](const core::outcome& o, const transfer_stats& st) {
                                           self->on_done(id, peer, label, settings, write, o, st);
                                         });
+    // The lifecycle's "close this transfer": gracefully, let it finish (within --grace); at once,
+    // abort it with an ERROR to the peer.
+    const auto lc_id = lc_->add([w = std::weak_ptr<transfer>(t)](bool graceful) {
+      if (graceful) return;
+      if (auto tr = w.lock())
+        tr->abort(error_code::not_defined, "server shutting down",
+                  core::outcome::fail(exit_code::interrupted, "aborted: the server is shutting down"));
+    });
     {
       std::lock_guard<std::mutex> lock(mu_);
-      active_[id] = t;
+      active_[id] = {t, lc_id};
       peers_.insert(peer);
       ++per_client_[peer.address()];
     }
@@ -246,60 +256,41 @@ private:
     } else {
       log.warn("{} (after {} B in {:.3f} s){}", o.what, st.bytes, secs, write ? "; partial upload removed" : "");
     }
-    bool release = false;
+    core::lifecycle::session_id lc_id = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      active_.erase(id);
+      auto a = active_.find(id);
+      if (a != active_.end()) {
+        lc_id = a->second.second;
+        active_.erase(a);
+      }
       peers_.erase(peer);
       auto it = per_client_.find(peer.address());
       if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
-      release = stopping_ && active_.empty();
     }
-    if (release) asio::post(strand_, [self = shared_from_this()] { self->finish_stop(); });
+    lc_->remove(lc_id);
   }
 
-  void stop() {
+ public:
+
+  /// The lifecycle's "stop accepting" (on strand_): close the listening port.
+  void stop_accepting() {
     if (stopping_) return;
     stopping_ = true;
     std::error_code ec;
     sock_.close(ec);
-    std::size_t running = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      running = active_.size();
-    }
-    if (running == 0) return finish_stop();
-    core::log().info("stopping: waiting up to {} for {} transfer(s)", core::format_duration(opt_.grace), running);
-    grace_.expires_after(opt_.grace);
-    grace_.async_wait([self = shared_from_this()](std::error_code e) {
-      if (e) return;
-      std::vector<std::shared_ptr<transfer>> left;
-      {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        for (auto& [id, w] : self->active_)
-          left.push_back(w);
-      }
-      for (auto& t : left)
-        t->abort(error_code::not_defined, "server shutting down",
-                 core::outcome::fail(exit_code::interrupted, "aborted: the server is shutting down"));
-    });
-  }
-
-  void finish_stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    grace_.cancel();
-    core::log().info("stopped ({} datagram(s) dropped on the listening port, {} ERROR repl(ies) to malformed requests over the rate limit)",
+    core::log().info("stopped ({} datagram(s) dropped on the listening port, {} ERROR repl(ies) to malformed requests "
+                     "over the rate limit); running transfers may finish within --grace",
                      dropped_, errors_suppressed_);
-    rt_.release();
   }
 
+ private:
   serve_options opt_;
   core::runtime& rt_;
   core::reporter& out_;
   asio::strand<asio::io_context::executor_type> strand_;
   udp::socket sock_;
-  asio::steady_timer grace_;
+  std::shared_ptr<core::lifecycle> lc_;
   std::vector<std::uint8_t> buf_;
   udp::endpoint peer_;
   udp::endpoint local_;
@@ -311,11 +302,10 @@ private:
   std::uint64_t dropped_ = 0;
   std::mutex mu_;
   std::map<asio::ip::address, unsigned> per_client_;
-  std::map<std::uint64_t, std::shared_ptr<transfer>> active_;
+  std::map<std::uint64_t, std::pair<std::shared_ptr<transfer>, core::lifecycle::session_id>> active_;
   std::set<udp::endpoint> peers_;
   std::uint64_t transfers_started_ = 0;
   std::atomic<bool> stopping_{false};
-  bool stopped_ = false;
 };
 
 }  // namespace
@@ -338,8 +328,12 @@ core::outcome open_server(const serve_options& opt, udp::socket& sock, fs::path&
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   if (opt.proto == protocol::raw) return serve_raw(opt, rt, out);
   auto s = std::make_shared<server>(opt, rt, out);
-  auto r = s->start();
+  auto lc = core::lifecycle::create(rt, s->strand(), "transfer(s)", opt.grace, [w = std::weak_ptr<server>(s)] {
+    if (auto srv = w.lock()) srv->stop_accepting();
+  });
+  auto r = s->start(lc);
   if (!r.ok()) return r;
+  lc->watch_signals();
   rt.run();
   return core::outcome::success();
 }

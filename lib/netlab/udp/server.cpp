@@ -19,6 +19,7 @@
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
+#include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/core/text.hpp"
@@ -135,20 +136,19 @@ class server : public std::enable_shared_from_this<server> {
     return core::outcome::success();
   }
 
-  void stop() {
-    asio::post(strand_, [self = shared_from_this()] {
-      if (self->stopping_) return;
-      self->stopping_ = true;
-      std::error_code ec;
-      self->sock_.close(ec);
-      const double secs = std::chrono::duration<double>(steady::now() - self->started_).count();
-      core::log().info("stopped: {} datagram(s) in ({} B), {} reply(ies) out ({} B), {} dropped, {} truncated, "
-                       "{} unanswered (loop guard), {:.3f}s",
-                       self->in_, self->in_bytes_, self->out_, self->out_bytes_, self->dropped_, self->truncated_,
-                       self->unanswered_, secs);
-      self->rt_.release();
-    });
+  /// The lifecycle's "stop accepting" (on strand_): UDP serve has no sessions, so this is its whole stop.
+  void stop_accepting() {
+    if (stopping_) return;
+    stopping_ = true;
+    std::error_code ec;
+    sock_.close(ec);
+    const double secs = std::chrono::duration<double>(steady::now() - started_).count();
+    core::log().info("stopped: {} datagram(s) in ({} B), {} reply(ies) out ({} B), {} dropped, {} truncated, "
+                     "{} unanswered (loop guard), {:.3f}s",
+                     in_, in_bytes_, out_, out_bytes_, dropped_, truncated_, unanswered_, secs);
   }
+
+  asio::strand<asio::io_context::executor_type> strand() const { return strand_; }
 
  private:
   // One async receive into slot 0 (Asio tries it at once and waits on epoll without re-arming it),
@@ -353,17 +353,13 @@ class server : public std::enable_shared_from_this<server> {
 
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
   auto srv = std::make_shared<server>(opt, rt, out);
+  auto lc = core::lifecycle::create(rt, srv->strand(), "session(s)", std::chrono::milliseconds(0),
+                                    [w = std::weak_ptr<server>(srv)] {
+                                      if (auto s = w.lock()) s->stop_accepting();
+                                    });
   auto started = srv->start();
   if (!started.ok()) return started;
-  auto signals = std::make_shared<int>(0);
-  rt.on_signal([srv, signals, &rt](int signo) {
-    if ((*signals)++ == 0) {
-      core::log().info("signal {}: stopping", signo);
-      srv->stop();
-    } else {
-      rt.stop();
-    }
-  });
+  lc->watch_signals();
   rt.run();
   return core::outcome::success();
 }

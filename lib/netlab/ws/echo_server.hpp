@@ -19,7 +19,7 @@ struct serve_options {
   std::uint64_t max_message = 16 * 1024 * 1024;  ///< larger messages close the connection with 1009
   unsigned threads = 1;                        ///< io threads
   /// While one connection is open, poll this long for its next message before sleeping
-  /// (core::runtime::busy_poll); 0: off.
+  /// (core::runtime::serve()); 0: off.
   std::chrono::microseconds busy_poll{50};
   std::size_t max_connections = 0;             ///< open WebSocket connections; beyond it HTTP 503
   std::size_t max_handshakes = 1024;           ///< TCP connections not yet upgraded; beyond it new ones are dropped

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/ws/detail/wspp.hpp"
@@ -48,9 +49,23 @@ private:
   std::shared_ptr<std::atomic<std::size_t>> n_;  ///< outlives the engine if a connection does
 };
 
+/// A connection's entry in the server's core::lifecycle registry: removed exactly once, when the
+/// connection object is destroyed (whatever path ended it: refused, failed, closed, force-closed).
+struct lifecycle_entry {
+  std::shared_ptr<core::lifecycle> lc;
+  core::lifecycle::session_id id = 0;
+  lifecycle_entry() = default;
+  lifecycle_entry(const lifecycle_entry&) = delete;
+  lifecycle_entry& operator=(const lifecycle_entry&) = delete;
+  ~lifecycle_entry() {
+    if (lc) lc->remove(id);
+  }
+};
+
 /// Per-connection state: a base class of every websocketpp connection (detail::with_state), so
 /// counters and timers live in the connection and the hot path never takes a shared lock.
 struct conn_state {
+  lifecycle_entry entry;  ///< set once on accept (its strand)
   // Written on the connection's strand before open, read-only afterwards.
   std::string peer = "?";
   std::string origin;
@@ -143,8 +158,7 @@ public:
         tls_(std::move(tls)),
         accept_strand_(asio::make_strand(rt.ioc())),
         acceptor_(accept_strand_),
-        accept_retry_(accept_strand_),
-        shutdown_timer_(rt.ioc()) {}
+        accept_retry_(accept_strand_) {}
 
   core::outcome start() {
     srv_.clear_access_channels(websocketpp::log::alevel::all);
@@ -199,19 +213,34 @@ public:
     return core::outcome::success();
   }
 
-  /// SIGINT/SIGTERM: stop accepting, close every connection with 1001 on its own strand, and make
-  /// sure run() returns within a bounded time even if a (TLS) connection never finishes closing.
-  void stop() {
+  /// The lifecycle that tracks this engine's connections (set before start()).
+  void set_lifecycle(std::shared_ptr<core::lifecycle> lc) { lc_ = std::move(lc); }
+
+  /// The strand of the acceptor, shared with the lifecycle.
+  asio::strand<asio::io_context::executor_type> accept_strand() const { return accept_strand_; }
+
+  /// The lifecycle's "stop accepting" (on accept_strand_): refuse new upgrades, close the listening socket.
+  void stop_accepting() {
     stopping_ = true;
-    asio::post(accept_strand_, [self = this->shared_from_this()] {
-      std::error_code ec;
-      self->acceptor_.close(ec);
-      self->accept_retry_.cancel();
-    });
-    for (auto& con : live()) con->interrupt();  // on_interrupt() closes it on its strand
-    shutdown_started_ = clock::now();
-    arm_shutdown_poll();
-    rt_.release();
+    std::error_code ec;
+    acceptor_.close(ec);
+    accept_retry_.cancel();
+  }
+
+  /// The lifecycle's "close this session": gracefully, 1001 on the connection's strand
+  /// (on_interrupt); at once, its raw socket closed on its strand (websocketpp may never call the
+  /// close handler of a TLS connection after close_notify, NOTES.md).
+  void close_session(hdl_t h, bool graceful) {
+    auto con = get(h);
+    if (!con) return;
+    if (graceful) {
+      con->interrupt();
+    } else {
+      con->set_timer(0, [con](const std::error_code&) {
+        std::error_code ec;
+        con->get_raw_socket().close(ec);
+      });
+    }
   }
 
 private:
@@ -223,14 +252,6 @@ private:
     std::error_code ec;
     auto con = srv_.get_con_from_hdl(h, ec);
     return ec ? nullptr : con;
-  }
-
-  std::vector<con_ptr> live() {
-    std::vector<con_ptr> out;
-    std::lock_guard<std::mutex> lk(reg_mu_);
-    for (auto& h : all_)
-      if (auto con = get(h)) out.push_back(std::move(con));
-    return out;
   }
 
   // --- accept and handshake ----------------------------------------------------------------------
@@ -277,16 +298,12 @@ private:
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     auto ep = sock.remote_endpoint(ec);
     if (!ec) st.peer = core::to_string(ep);
-    {
-      std::lock_guard<std::mutex> lk(reg_mu_);
-      // Registry of every accepted socket (weak handles, pruned as they expire) for the shutdown.
-      if (all_.size() >= prune_at_) {
-        all_.erase(std::remove_if(all_.begin(), all_.end(), [](const hdl_t& w) { return w.expired(); }), all_.end());
-        prune_at_ = std::max<std::size_t>(64, all_.size() * 2);
-      }
-      all_.push_back(h);
-    }
-    if (stopping_) {
+    // Every accepted socket is a session of the lifecycle until the connection is destroyed.
+    st.entry.id = lc_->add([w = this->weak_from_this(), h](bool graceful) {
+      if (auto self = w.lock()) self->close_session(h, graceful);
+    });
+    if (st.entry.id != 0) st.entry.lc = lc_;
+    if (stopping_ || st.entry.id == 0) {
       con->interrupt();
       return;
     }
@@ -552,36 +569,6 @@ private:
     });
   }
 
-  void arm_shutdown_poll() {
-    shutdown_timer_.expires_after(std::chrono::milliseconds(100));
-    shutdown_timer_.async_wait([self = this->shared_from_this()](const std::error_code& e) {
-      if (!e) self->on_shutdown_poll();
-    });
-  }
-
-  void on_shutdown_poll() {
-    auto cons = live();
-    if (cons.empty()) return;  // nothing left: run() returns once the last handlers drain
-    auto waited = clock::now() - shutdown_started_;
-    if (waited >= std::chrono::milliseconds(3000)) {
-      core::log().warn("{} connection(s) still open 3s after the stop; stopping anyway", cons.size());
-      rt_.stop();
-      return;
-    }
-    if (waited >= std::chrono::milliseconds(1500) && !forced_) {
-      // websocketpp may never call the close handler of a TLS connection after close_notify
-      // (NOTES.md): close the raw sockets of whatever is left, each on its own strand.
-      forced_ = true;
-      for (auto& con : cons) {
-        con->set_timer(0, [con](const std::error_code&) {
-          std::error_code ec;
-          con->get_raw_socket().close(ec);
-        });
-      }
-    }
-    arm_shutdown_poll();
-  }
-
   // --- messages ------------------------------------------------------------------------------------
   void on_message(hdl_t h, msg_ptr msg) {
     auto con = get(h);
@@ -754,36 +741,32 @@ private:
   std::atomic<std::size_t> open_count_{0};
   std::shared_ptr<std::atomic<std::size_t>> handshakes_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::atomic<bool> handshakes_full_{false};  ///< warned about --max-handshakes; not again until half free
-  std::mutex reg_mu_;  ///< registry below; taken on accept/open/close, never per message
-  std::vector<hdl_t> all_;
-  std::size_t prune_at_ = 64;
+  std::shared_ptr<core::lifecycle> lc_;
+  std::mutex reg_mu_;  ///< members_ below; taken on accept/open/close, never per message
   std::vector<hdl_t> members_;  ///< upgraded (or about to be): broadcast targets
   std::shared_ptr<const std::vector<hdl_t>> members_snapshot_;  ///< atomic_load/atomic_store only
   asio::strand<asio::io_context::executor_type> accept_strand_;
   asio::ip::tcp::acceptor acceptor_;  ///< used on accept_strand_ only
   asio::steady_timer accept_retry_;   ///< on accept_strand_
-  asio::steady_timer shutdown_timer_;
-  clock::time_point shutdown_started_{};
-  bool forced_ = false;
 };
+
+/// How long a stopping ws-echo server lets connections finish their close handshake (1001)
+/// before closing their sockets (core::lifecycle).
+inline constexpr std::chrono::milliseconds stop_grace{1500};
 
 /// Runs one engine until it is stopped by a signal.
 template <typename Server>
 core::outcome run_engine(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls) {
+  rt.serve(opt.busy_poll);
   auto engine = std::make_shared<echo_engine<Server>>(opt, rt, out, std::move(tls));
+  auto lc = core::lifecycle::create(rt, engine->accept_strand(), "connection(s)", stop_grace,
+                                    [w = std::weak_ptr<echo_engine<Server>>(engine)] {
+    if (auto e = w.lock()) e->stop_accepting();
+  });
+  engine->set_lifecycle(lc);
   auto started = engine->start();
   if (!started.ok()) return started;
-  auto signals = std::make_shared<int>(0);
-  rt.on_signal([engine, signals, &rt](int signo) {
-    if ((*signals)++ == 0) {
-      core::log().info("signal {}: closing every connection with 1001", signo);
-      engine->stop();
-    } else {
-      rt.stop();  // a second signal: stop at once
-    }
-  });
-  rt.helpers_on_demand();
-  rt.busy_poll(opt.busy_poll, 1);
+  lc->watch_signals();
   rt.run();
   return core::outcome::success();
 }
