@@ -85,8 +85,6 @@ class worker {
   }
 
   const core::load_stats& stats() const { return stats_; }
-  std::error_code first_error() const { return first_error_; }
-  const std::string& first_what() const { return first_what_; }
   steady::time_point finished_at() const { return finished_at_; }
   unsigned connected() const { return connected_; }
 
@@ -116,8 +114,6 @@ class worker {
   std::vector<char> scratch_;
   std::vector<asio::const_buffer> iov_;
   core::load_stats stats_;
-  std::error_code first_error_;
-  std::string first_what_;
   steady::duration reply_timeout_{};
   steady::time_point finished_at_{};
   unsigned pending_connects_ = 0;
@@ -202,14 +198,13 @@ void worker::on_connect(conn& c, std::error_code ec) {
     std::error_code ignored;
     c.sock.close(ignored);
     if (!stopping_) {
-      ++stats_.connect_errors;
-      ++stats_.errors;
-      if (!first_error_) {
-        first_error_ = core::portable(ec);
-        first_what_ = "connect " + core::to_string(target_) +
-                      (ec == errc::timeout ? ": timed out after " + core::format_duration(opt_.connect_timeout)
-                                           : ": " + ec.message());
-      }
+      ec = core::portable(ec);
+      const std::string what = "connect " + core::to_string(target_);
+      stats_.connect_error(ec == errc::timeout
+                               ? core::outcome::fail(exit_code::timeout,
+                                                     what + ": timed out after " + core::format_duration(opt_.connect_timeout),
+                                                     core::hint_for(ec))
+                               : core::outcome::fail(ec, what, core::hint_for(ec)));
     }
   } else {
     core::set_nodelay(c.sock);
@@ -364,13 +359,16 @@ void worker::fail(conn& c, std::error_code ec, const std::string& what) {
     close_conn(c);
     return maybe_finished();
   }
-  ++stats_.errors;
-  if (!first_error_) {
-    first_error_ = core::portable(ec);
-    first_what_ = ec == asio::error::eof ? what + ": the server closed the connection mid-run"
-                  : ec.category() == netlab_category() ? what
-                                                       : what + ": " + ec.message();
-  }
+  ec = core::portable(ec);
+  if (ec == asio::error::eof)
+    stats_.error(core::outcome::fail(exit_code::network, what + ": the server closed the connection mid-run",
+                                     "did the server stop, or does it close idle or busy connections?"));
+  else if (ec.category() == netlab_category())
+    stats_.error(core::outcome::fail(classify(ec), what,
+                                     ec == errc::mismatch ? "the peer must echo every byte (netlab tcp serve --mode echo)"
+                                                          : core::hint_for(ec)));
+  else
+    stats_.error(core::outcome::fail(ec, what, core::hint_for(ec)));
   core::log().debug("load connection failed: {}: {}", what, ec.message());
   close_conn(c);
   maybe_finished();
@@ -443,31 +441,20 @@ core::outcome coordinator::run(tcp::endpoint target) {
   rt_.on_signal(nullptr);
 
   core::load_stats total;
-  std::error_code first;
-  std::string first_what;
   steady::time_point end = start_;
   for (auto& w : workers_) {
     total += w->stats();
-    if (!first && w->first_error()) {
-      first = w->first_error();
-      first_what = w->first_what();
-    }
     end = std::max(end, w->finished_at());
   }
-  if (connections_up_ == 0 && !interrupted_) {
-    if (first) return core::outcome::fail(classify(first), first_what, core::hint_for(first));
+  if (connections_up_ == 0 && !interrupted_) {  // nothing ran: the first failure alone says why
+    if (!total.first_error.ok()) return total.first_error;
     return core::outcome::fail(exit_code::network, "no connection to " + core::to_string(target));
   }
   total.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start_);
   core::load_options shown = load;
   shown.threads = threads;
   core::report_load(out_, "tcp", shown, total);
-  if (interrupted_) return core::outcome::fail(exit_code::interrupted, "load run interrupted by a signal");
-  if (total.errors > 0)
-    return core::outcome::fail(classify(first), std::to_string(total.errors) + " error(s) in the load run; first: " + first_what,
-                               first == errc::mismatch ? "the peer must echo every byte (netlab tcp serve --mode echo)"
-                                                       : core::hint_for(first));
-  return core::outcome::success();
+  return core::load_verdict(total, interrupted_);
 }
 
 }  // namespace

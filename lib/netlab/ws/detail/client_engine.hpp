@@ -45,7 +45,84 @@ inline ssl_context_ptr make_client_tls(const dial_options& opt) {
   return ctx;
 }
 
-/// Why a connection attempt failed, as an outcome (HTTP status, refused, TLS, timeout).
+/// One websocketpp or Asio error of a connection that failed before it opened, as netlab's class,
+/// chosen by the error's category and code (never by its message text, which websocketpp and Asio
+/// word differently from version to version).
+inline core::outcome handshake_failure(std::error_code ec, const dial_options& opt) {
+  namespace wserr = websocketpp::error;
+  namespace werr = websocketpp::transport::error;
+  const std::string where = opt.target.str();
+  const std::string connect = "connect " + where;
+  const char* not_ws = "is it a WebSocket server? (ws-echo serve listens on /echo)";
+  const char* tls_hint = "to trust the server's certificate give --cacert FILE (or --insecure for a test server)";
+  const char* slow_hint = "is the server up and answering? raise --connect-timeout if it is slow";
+  const auto& cat = ec.category();
+  if (cat == asio::error::get_netdb_category() || cat == asio::error::get_addrinfo_category())
+    return core::outcome::fail(exit_code::network, "resolve " + opt.target.host + ": " + ec.message(),
+                               "check the host name (it must resolve on this machine)");
+  if (cat == asio::error::get_ssl_category() || cat == asio::ssl::error::get_stream_category())
+    return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + ec.message(), tls_hint);
+  if (cat == websocketpp::transport::asio::socket::get_socket_category()) {
+    namespace serr = websocketpp::transport::asio::socket::error;
+    if (ec.value() == serr::tls_handshake_timeout)
+      return core::outcome::fail(exit_code::timeout, "TLS handshake with " + where + ": " + ec.message(), slow_hint);
+    return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + ec.message(), tls_hint);
+  }
+  if (cat == wserr::get_category()) {
+    switch (ec.value()) {
+      case wserr::open_handshake_timeout:
+        return core::outcome::fail(exit_code::timeout, connect + ": no WebSocket handshake answer within " +
+                                                           core::format_duration(opt.connect_timeout), slow_hint);
+      case wserr::invalid_uri:
+      case wserr::invalid_port:
+        return core::outcome::fail(exit_code::usage, "URL " + where + ": " + ec.message(), "check the URL");
+      case wserr::http_connection_ended:
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server closed the connection without answering the WebSocket handshake",
+                                   not_ws);
+      case wserr::general:  // the reply could not be parsed as an HTTP response
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server did not answer the WebSocket handshake (its reply is not an "
+                                             "HTTP upgrade response)",
+                                   not_ws);
+      default:
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server did not answer the WebSocket handshake (" + ec.message() + ")",
+                                   not_ws);
+    }
+  }
+  if (cat == websocketpp::processor::error::get_processor_category())
+    return core::outcome::fail(exit_code::protocol,
+                               connect + ": the server did not answer the WebSocket handshake (" + ec.message() + ")",
+                               not_ws);
+  if (cat == werr::get_category()) {
+    switch (ec.value()) {
+      case werr::timeout: return core::outcome::fail(exit_code::timeout, connect + ": timed out", slow_hint);
+      case werr::eof:
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server closed the connection without answering the WebSocket handshake",
+                                   not_ws);
+      case werr::tls_short_read:
+      case werr::tls_error:
+        return core::outcome::fail(exit_code::protocol, "TLS with " + where + ": " + ec.message(), tls_hint);
+      case werr::operation_aborted: return core::outcome::fail(exit_code::interrupted, connect + ": cancelled");
+      default: return core::outcome::fail(exit_code::network, connect + ": " + ec.message());
+    }
+  }
+  if (cat == websocketpp::transport::asio::error::get_category())
+    return core::outcome::fail(exit_code::network, connect + ": " + ec.message(), "check the host, port and any proxy");
+  ec = core::portable(ec);
+  if (ec == asio::error::eof)
+    return core::outcome::fail(exit_code::protocol,
+                               connect + ": the server closed the connection without answering the WebSocket handshake",
+                               not_ws);
+  if (ec == std::errc::timed_out) return core::outcome::fail(exit_code::timeout, connect + ": " + ec.message(), slow_hint);
+  return core::outcome::fail(ec, connect, core::hint_for(ec));
+}
+
+/// Why a connection attempt failed, as an outcome (HTTP status, resolve, refused, TLS, timeout,
+/// not a WebSocket server): the HTTP status when there is one, else the transport's own error
+/// (Asio's, kept by websocketpp) and then websocketpp's.
 template <class Con>
 core::outcome describe_failure(const Con& con, const dial_options& opt) {
   const std::string where = opt.target.str();
@@ -61,22 +138,26 @@ core::outcome describe_failure(const Con& con, const dial_options& opt) {
                                    con->get_response_msg(),
                                hint);
   }
-  const std::error_code tec = con->get_transport_ec();
-  if (tec) {
-    if (tec.category() == asio::error::get_ssl_category() || tec.category().name() == std::string("asio.ssl.stream"))
-      return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + tec.message(),
-                                 "to trust the server's certificate give --cacert FILE (or --insecure for a test server)");
-    return core::outcome::fail(tec, "connect " + where, core::hint_for(tec));
-  }
+  // websocketpp's own code says why it gave up; when that code only says "see the transport"
+  // (pass_through, a TLS failure), the transport's code has the detail. The transport code alone
+  // can mislead: after a failed resolve it holds the EBADF of shutting down a never-opened socket.
   const std::error_code ec = con->get_ec();
-  if (ec.message() == "Connection refused" || netlab::classify(ec) == exit_code::network)
-    return core::outcome::fail(exit_code::network, "connect " + where + ": Connection refused",
-                               "is a server listening on that port?");
-  if (ec.message().find("imed out") != std::string::npos)
-    return core::outcome::fail(exit_code::timeout, "connect " + where + ": " + ec.message(),
-                               "is the server up and answering? raise --connect-timeout if it is slow");
-  return core::outcome::fail(exit_code::protocol, "connect " + where + ": " + ec.message(),
-                             "is it a WebSocket server? (ws-echo serve listens on /echo)");
+  const std::error_code tec = con->get_transport_ec();
+  auto defers = [](std::error_code e) {
+    namespace terr = websocketpp::transport::error;
+    namespace serr = websocketpp::transport::asio::socket::error;
+    const auto& c = e.category();
+    if (c == websocketpp::transport::asio::error::get_category())
+      return e.value() == websocketpp::transport::asio::error::pass_through;
+    if (c == websocketpp::transport::asio::socket::get_socket_category())
+      return e.value() == serr::pass_through || e.value() == serr::tls_handshake_failed || e.value() == serr::security;
+    if (c == terr::get_category()) return e.value() == terr::pass_through || e.value() == terr::tls_error;
+    return false;
+  };
+  if (ec && !(tec && defers(ec))) return handshake_failure(ec, opt);
+  if (tec) return handshake_failure(tec, opt);
+  if (ec) return handshake_failure(ec, opt);
+  return core::outcome::fail(exit_code::network, "connect " + where + ": the connection failed", "run with -v for details");
 }
 
 /// Applies -H, --origin, --subprotocol, --connect-timeout to a new connection.
@@ -406,11 +487,6 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     bool open = false, closing = false, finished = false;
   };
 
-  // Per-thread totals: merged at the end, so the hot path takes no lock.
-  struct thread_stats {
-    core::load_stats s;
-  };
-
  public:
   load_run(const dial_options& opt, core::runtime& rt, core::reporter& out)
       : opt_(opt), lo_(*opt.load), rt_(rt), out_(out), pattern_(lo_.size), strand_(asio::make_strand(rt.ioc())),
@@ -466,36 +542,19 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   }
 
   core::outcome finish_report() {
-    core::load_stats total;
-    {
-      std::lock_guard<std::mutex> lk(stats_mu_);
-      for (auto& t : stats_) total += t->s;
-    }
+    core::load_stats total = stats_.merged();
     {
       std::lock_guard<std::mutex> lk(stats_mu_);
       total.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(ended_ - began_);
     }
-    total.connect_errors = connect_errors_.load();
-    total.errors += total.connect_errors;
     core::report_load(out_, "ws", lo_, total);
-    if (interrupted_) return core::outcome::fail(exit_code::interrupted, "interrupted");
-    if (total.messages == 0)
-      return core::outcome::fail(exit_code::network, "load: no message completed (" + std::to_string(total.errors) + " error(s))",
-                                 "is an echo server (netlab ws-echo serve) listening at " + opt_.target.str() + "?");
-    return core::outcome::success();
+    return core::load_verdict(total, interrupted_);
   }
 
  private:
-  core::load_stats& stats() {
-    thread_local std::pair<const void*, thread_stats*> mine{nullptr, nullptr};
-    if (mine.first != this) {
-      auto t = std::make_unique<thread_stats>();
-      mine = {this, t.get()};
-      std::lock_guard<std::mutex> lk(stats_mu_);
-      stats_.push_back(std::move(t));
-    }
-    return mine.second->s;
-  }
+  core::load_stats& stats() { return stats_.local(); }
+
+  std::string where() const { return opt_.target.str(); }
 
   conn* find(websocketpp::connection_hdl h) {
     auto sp = h.lock();
@@ -515,7 +574,7 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     c.stamps[seq % lo_.pipeline] = steady::now();
     const std::error_code ec = c.con->send(pattern_.message(seq), lo_.size, websocketpp::frame::opcode::binary);
     if (ec) {
-      ++stats().errors;
+      stats().error(core::outcome::fail(exit_code::network, "send to " + where() + ": " + ec.message()));
       return close_conn(c);
     }
     ++c.sent;
@@ -559,7 +618,10 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
     const std::uint64_t seq = c->received;
     auto& st = stats();
     if (p.size() != lo_.size || std::memcmp(p.data(), pattern_.message(seq), lo_.size) != 0) {
-      ++st.errors;  // a wrong echo: count it and drop the connection (the stream is out of step)
+      // A wrong echo: count it and drop the connection (the stream is out of step).
+      st.error(core::outcome::fail(exit_code::protocol,
+                                   "echo from " + where() + ": message " + std::to_string(seq) + " came back different",
+                                   "the peer must echo every message unchanged (netlab ws-echo serve)"));
       return close_conn(*c);
     }
     ++c->received;
@@ -581,21 +643,25 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   void on_fail(websocketpp::connection_hdl h) {
     auto* c = find(h);
     if (!c || c->finished) return;  // finished: stopped by on_interrupt before it connected
-    if (!c->open) {
-      if (connect_errors_.fetch_add(1) == 0) {
-        auto o = describe_failure(c->con, opt_);
-        core::log().warn("load: {} ({})", o.what, o.hint);
-      }
-    } else {
-      ++stats().errors;
-    }
+    if (!c->open) stats().connect_error(describe_failure(c->con, opt_));
+    else stats().error(core::outcome::fail(exit_code::network, "connection to " + where() + " failed: " + c->con->get_ec().message()));
     done_one(*c);
   }
 
   void on_closed(websocketpp::connection_hdl h) {
     auto* c = find(h);
     if (!c) return;
-    if (!c->closing) ++stats().errors;  // the server closed on us mid-run
+    if (!c->closing) {  // the server closed on us mid-run
+      const auto code = c->con->get_remote_close_code();
+      const auto reason = c->con->get_remote_close_reason();
+      stats().error(core::outcome::fail(
+          exit_code::protocol,
+          "the server closed a connection mid-run: " + std::to_string(code) + " " +
+              websocketpp::close::status::get_string(code) + (reason.empty() ? "" : " (" + reason + ")"),
+          "did the server stop, or does it limit connections or message sizes?"));
+    }
+    // Messages still owed when the server closed are lost; when we closed (a signal), the verdict
+    // is "interrupted" whatever they count.
     if (c->received < c->sent) stats().errors += c->sent - c->received;
     done_one(*c);
   }
@@ -666,11 +732,11 @@ class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
   std::unordered_map<const void*, std::size_t> index_;
   asio::strand<asio::io_context::executor_type> strand_;  ///< timer_'s
   asio::steady_timer timer_;
-  std::mutex stats_mu_;
-  std::vector<std::unique_ptr<thread_stats>> stats_;
+  std::mutex stats_mu_;  ///< began_, ended_
+  core::per_thread_stats stats_;
   std::atomic<std::int64_t> remaining_{0};
   std::atomic<bool> stopping_{false};
-  std::atomic<unsigned> opened_{0}, finished_{0}, connect_errors_{0};
+  std::atomic<unsigned> opened_{0}, finished_{0};
   std::once_flag began_once_;
   steady::time_point began_{}, ended_{}, deadline_{};  ///< began_, ended_: (stats_mu_)
   bool interrupted_ = false;                            ///< read after run() only
