@@ -228,9 +228,9 @@ class UdpLoad(NetlabTestCase):
             self.assertEqual(r.returncode, EXIT["usage"], (args, r.stderr))
 
     def test_10000_sockets_stay_under_40_mb(self):
-        # Per socket: ~1 KB (socket object, timer ring, --size datagram); the 64 KiB receive buffer
-        # and the ~60 KB stats exist once per worker (docs/udp.md). Measured: 18.7 MB in all; it was
-        # 1.24 GB (124 KB per socket). ASan's redzones and shadow get a looser bound.
+        # Per socket: under 1 KB (connection object, send-time ring, --size datagram); the 64 KiB
+        # receive buffer and the ~60 KB stats exist once per worker (docs/udp.md). Measured: 14.6 MB
+        # in all; it was 1.24 GB (123 KB per socket). ASan's redzones and shadow get a looser bound.
         bound_kb = (120 if SANITIZED else 40) * 1024
         srv = self.server("udp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
         p = self.spawn([NETLAB, "--json", "udp", "send", "127.0.0.1:%d" % srv.port, "--connections", "10000",

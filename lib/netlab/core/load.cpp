@@ -1,7 +1,6 @@
 #include "netlab/core/load.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 
 namespace netlab::core {
@@ -90,31 +89,6 @@ outcome load_verdict(const load_stats& s, bool interrupted) {
   std::string what = std::to_string(s.errors) + " error(s) in the load run";
   if (s.connect_errors > 0) what += " (" + std::to_string(s.connect_errors) + " connecting)";
   return outcome::fail(f.code, what + "; first: " + f.what, f.hint);
-}
-
-per_thread_stats::per_thread_stats() {
-  static std::atomic<std::uint64_t> next{1};
-  id_ = next.fetch_add(1);
-}
-
-load_stats& per_thread_stats::local() {
-  // One slot per (thread, object); keyed by the object's unique id, not its address, which a later
-  // object can reuse.
-  thread_local std::pair<std::uint64_t, load_stats*> mine{0, nullptr};
-  if (mine.first != id_) {
-    auto s = std::make_unique<load_stats>();
-    std::lock_guard<std::mutex> lock(mu_);
-    mine = {id_, s.get()};
-    all_.push_back(std::move(s));
-  }
-  return *mine.second;
-}
-
-load_stats per_thread_stats::merged() {
-  std::lock_guard<std::mutex> lock(mu_);
-  load_stats total;
-  for (auto& s : all_) total += *s;
-  return total;
 }
 
 nlohmann::json load_json(std::string_view proto, const load_options& opt, const load_stats& s) {

@@ -4,11 +4,8 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "netlab/core/error.hpp"
 #include "netlab/core/report.hpp"
@@ -51,8 +48,8 @@ class latency_histogram {
   long double sum_ = 0;
 };
 
-/// Totals of one load run (merge per-worker stats with +=). About 60 KB (the histogram): keep one
-/// per worker thread, never one per connection.
+/// Totals of one load run (merge per-worker stats with +=). About 60 KB (the histogram): the load
+/// driver keeps one per worker thread, never one per connection.
 struct load_stats {
   std::uint64_t messages = 0;  ///< completed round trips
   std::uint64_t bytes = 0;     ///< payload bytes echoed back
@@ -77,24 +74,6 @@ struct load_stats {
 /// The one exit rule of every load mode (docs/exit-codes.md): a signal → interrupted (130); any
 /// error counted → the class of the first error, whose description the message carries; else ok.
 outcome load_verdict(const load_stats& s, bool interrupted);
-
-/// One load_stats per thread that touches it, merged at the end: the hot path takes no lock and the
-/// ~60 KB histogram exists once per thread, not once per connection.
-class per_thread_stats {
- public:
-  per_thread_stats();
-  per_thread_stats(const per_thread_stats&) = delete;
-  per_thread_stats& operator=(const per_thread_stats&) = delete;
-  /// This thread's stats (created on first use).
-  load_stats& local();
-  /// The sum over every thread (call when no thread records any more).
-  load_stats merged();
-
- private:
-  std::uint64_t id_ = 0;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<load_stats>> all_;
-};
 
 /// Prints the report: text lines, or one {"event":"load",...} JSON object.
 void report_load(reporter& out, std::string_view proto, const load_options& opt, const load_stats& s);
