@@ -35,17 +35,22 @@ const CLI::Validator duration(
 const CLI::Validator byte_size(
     [](std::string& s) {
       auto p = core::parse_size(s);
+      if (p && *p.value > max_count) return "size '" + s + "' is too large (at most " + std::to_string(max_count) + " B)";
       return p ? std::string() : p.error;
     },
     "", "size");
 
 CLI::Validator whole(std::uint64_t min, std::uint64_t max, const char* desc) {
+  // Every count is at most INT64_MAX: lib and the reports keep counts in signed 64-bit places
+  // (atomics, JSON, durations), where 2^63 would wrap to a negative budget and run nothing.
+  max = std::min(max, max_count);
   return CLI::Validator(
       [min, max](std::string& s) -> std::string {
         std::uint64_t v = 0;
         std::size_t i = 0;
         for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-          if (v > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return "'" + s + "' is too large";
+          if (v > (max_count - (s[i] - '0')) / 10)
+            return "'" + s + "' is too large (at most " + std::to_string(max) + ")";
           v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
         }
         if (i == 0 || i != s.size()) return "'" + s + "' is not a whole number";

@@ -53,12 +53,17 @@ std::unique_ptr<CLI::App> make_app(globals& g, action& chosen);
 /// Parses and runs; returns the process exit code. The whole of main().
 int main(int argc, char** argv);
 
+/// The largest count or size any flag accepts: INT64_MAX (2^63 - 1). Larger values are usage
+/// errors, never wrapped: a count of 2^63 once became a negative budget and ran 0 messages.
+inline constexpr std::uint64_t max_count = static_cast<std::uint64_t>(INT64_MAX);
+
 /// Validators with messages that name the bad part and the fix.
 extern const CLI::Validator host_port;  ///< HOST:PORT, :PORT, [::1]:PORT
 extern const CLI::Validator duration;   ///< 2, 2s, 500ms, 1m
 extern const CLI::Validator byte_size;  ///< 64, 16K, 1MiB
 /// A whole number in [min, max], with messages that say what is expected (CLI11's ranges print
-/// huge doubles); `desc` is the type name shown in --help, e.g. "N 0-1000".
+/// huge doubles); `desc` is the type name shown in --help, e.g. "N 0-1000". `max` is capped at
+/// max_count.
 CLI::Validator whole(std::uint64_t min, std::uint64_t max, const char* desc);
 
 /// --name DURATION into a chrono value (validated; `def` shown in --help).

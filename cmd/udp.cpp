@@ -153,7 +153,7 @@ void register_udp_send(CLI::App* udp, action& chosen) {
       o.message = std::move(m);
     }
     chosen.command = "udp send";
-    chosen.threads = o.load ? o.load->threads : 1;
+    chosen.threads = 1;  // the exchange is one connection; load mode runs its own worker threads
     chosen.options = o;
     chosen.run = [o](context& c) { return udp::send(o, c.rt, c.out); };
   });

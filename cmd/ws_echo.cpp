@@ -92,7 +92,7 @@ void register_dial(CLI::App* ws, action& chosen) {
       if (a->input == "-" || (o.messages.empty() && a->files.empty() && !::isatty(0))) o.stdin_fd = 0;
     }
     chosen.command = "ws-echo dial";
-    chosen.threads = o.load ? o.load->threads : 1;
+    chosen.threads = 1;  // the exchange is one connection; load mode runs its own worker threads
     chosen.options = o;
     chosen.run = [o, files = a->files](context& c) mutable {
       for (const auto& f : files) {  // read at run time: an unreadable file is a local I/O error (exit 6)

@@ -495,5 +495,16 @@ class TcpLoadTest(NetlabTestCase):
         self.assertIn(b"Connection refused", r.stderr)
 
 
+    def test_counts_over_int64_are_usage_errors(self):
+        # 2^63 used to pass the check and wrap to a negative budget: 0 messages, exit 0.
+        for args in (["--count", "9223372036854775808"], ["--count", "1", "--size", "9223372036854775808"],
+                     ["--count", "18446744073709551616"]):
+            r = self.netlab("tcp", "dial", "127.0.0.1:9", *args)
+            self.assertEqual(r.returncode, EXIT["usage"], (args, r.stderr))
+            self.assertIn(b"too large", r.stderr)
+        r = self.netlab("tcp", "serve", "--max-connections", "9223372036854775808")
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -206,6 +206,70 @@ class WsDial(NetlabTestCase):
         self.assertEqual(code, 0, p.stderr())  # 1001 with nothing pending: a clean end
 
 
+class WsExitRules(NetlabTestCase):
+    """Load and single dial agree on exit codes (docs/exit-codes.md); errors are named by their type."""
+
+    def dial(self, *args, timeout=30):
+        return self.netlab("ws-echo", "dial", *args, timeout=timeout)
+
+    def test_load_with_some_errors_exits_with_the_first_errors_class(self):
+        # One connection admitted, two answered 503: messages complete AND errors are counted.
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-connections", "1")
+        r = self.dial("ws://127.0.0.1:%d/echo" % srv.port, "--connections", "3", "--duration", "1s", "--json")
+        rep = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual((rep["errors"], rep["connect_errors"]), (2, 2), r.stdout)
+        self.assertGreater(rep["messages"], 0)
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)  # was 0 with `errors 2`
+        self.assertIn(b"HTTP 503", r.stderr)
+        failures = [l for l in r.stderr.splitlines() if l.startswith(b"netlab: ")]
+        self.assertEqual(len(failures), 1, r.stderr)  # one failure line (the rest are info logs)
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_load_404_exits_like_a_single_dial(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        url = "ws://127.0.0.1:%d/nope" % srv.port
+        single = self.dial(url, "-m", "x")
+        load = self.dial(url, "--connections", "2", "--count", "10")
+        self.assertEqual(single.returncode, EXIT["protocol"], single.stderr)
+        self.assertEqual(load.returncode, EXIT["protocol"], load.stderr)  # was 3
+        self.assertIn(b"HTTP 404", load.stderr)  # no connection opened: the first failure alone, as in tcp
+
+    def test_plain_tcp_echo_server_is_a_protocol_error_not_refused(self):
+        tcp = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        url = "ws://127.0.0.1:%d/echo" % tcp.port
+        r = self.dial(url, "-m", "x", "--connect-timeout", "5s")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"did not answer the WebSocket handshake", r.stderr)
+        self.assertNotIn(b"refused", r.stderr)
+        r = self.dial(url, "--connections", "2", "--count", "4", "--connect-timeout", "5s")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"did not answer the WebSocket handshake", r.stderr)
+        self.assertEqual(tcp.terminate(), 0)
+
+    def test_unresolvable_host_is_a_network_error_naming_the_resolve(self):
+        # .invalid never resolves (RFC 6761): the local resolver answers at once, no traffic leaves.
+        r = self.dial("ws://netlab-e2e.invalid:8080/echo", "-m", "x")
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"resolve netlab-e2e.invalid", r.stderr)
+        self.assertNotIn(b"Bad file descriptor", r.stderr)
+        r = self.dial("ws://netlab-e2e.invalid:8080/echo", "--connections", "2", "--count", "4")
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"resolve netlab-e2e.invalid", r.stderr)
+
+    def test_refused_still_reads_refused(self):
+        r = self.dial("ws://127.0.0.1:%d/echo" % unused_port(kind=1), "-m", "x")
+        self.assertEqual(r.returncode, EXIT["network"], r.stderr)
+        self.assertIn(b"Connection refused", r.stderr)
+
+    def test_counts_over_int64_are_usage_errors(self):
+        for flag, value in (("--count", "9223372036854775808"), ("--max-message", "9223372036854775808"),
+                            ("--size", "99999999999999999999")):
+            args = ["ws://127.0.0.1:1/", flag, value] + (["--count", "1"] if flag == "--size" else [])
+            r = self.dial(*args)
+            self.assertEqual(r.returncode, EXIT["usage"], (flag, r.stderr))
+            self.assertIn(flag.encode(), r.stderr)
+
+
 class WsDialStdin(NetlabTestCase):
     """`ws-echo dial URL -` reads stdin at the connection's pace (issue 13 item 10): a producer that
     never stops (`yes`) used to make the reader thread post every line at once into the io_context

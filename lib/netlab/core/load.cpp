@@ -59,6 +59,14 @@ std::chrono::nanoseconds latency_histogram::mean() const noexcept {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(sum_ / static_cast<long double>(count_)));
 }
 
+void load_stats::error(outcome o) {
+  ++errors;
+  if (!first_error.ok()) return;
+  if (o.ok()) o = outcome::fail(exit_code::internal, "an error without a description");  // a bug: never ok
+  first_error = std::move(o);
+  first_at = std::chrono::steady_clock::now();
+}
+
 load_stats& load_stats::operator+=(const load_stats& o) {
   messages += o.messages;
   bytes += o.bytes;
@@ -66,7 +74,21 @@ load_stats& load_stats::operator+=(const load_stats& o) {
   connect_errors += o.connect_errors;
   elapsed = std::max(elapsed, o.elapsed);
   latency.merge(o.latency);
+  if (!o.first_error.ok() && (first_error.ok() || o.first_at < first_at)) {
+    first_error = o.first_error;
+    first_at = o.first_at;
+  }
   return *this;
+}
+
+outcome load_verdict(const load_stats& s, bool interrupted) {
+  if (interrupted) return outcome::fail(exit_code::interrupted, "load run interrupted by a signal");
+  if (s.errors == 0) return outcome::success();
+  const outcome& f = s.first_error.ok() ? outcome::fail(exit_code::internal, "an error without a description")
+                                        : s.first_error;
+  std::string what = std::to_string(s.errors) + " error(s) in the load run";
+  if (s.connect_errors > 0) what += " (" + std::to_string(s.connect_errors) + " connecting)";
+  return outcome::fail(f.code, what + "; first: " + f.what, f.hint);
 }
 
 nlohmann::json load_json(std::string_view proto, const load_options& opt, const load_stats& s) {

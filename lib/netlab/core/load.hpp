@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "netlab/core/error.hpp"
 #include "netlab/core/report.hpp"
 
 namespace netlab::core {
@@ -47,7 +48,8 @@ class latency_histogram {
   long double sum_ = 0;
 };
 
-/// Totals of one load run (merge per-worker stats with +=).
+/// Totals of one load run (merge per-worker stats with +=). About 60 KB (the histogram): the load
+/// driver keeps one per worker thread, never one per connection.
 struct load_stats {
   std::uint64_t messages = 0;  ///< completed round trips
   std::uint64_t bytes = 0;     ///< payload bytes echoed back
@@ -55,9 +57,23 @@ struct load_stats {
   std::uint64_t connect_errors = 0;
   std::chrono::nanoseconds elapsed{0};
   latency_histogram latency;
+  outcome first_error;                               ///< the earliest error counted (class, what, hint)
+  std::chrono::steady_clock::time_point first_at{};  ///< when it happened (merge keeps the earliest)
+
+  /// Counts one error; the first one keeps its class and description for the verdict.
+  void error(outcome o);
+  /// Counts one failed connection attempt (also an error).
+  void connect_error(outcome o) {
+    ++connect_errors;
+    error(std::move(o));
+  }
 
   load_stats& operator+=(const load_stats& o);
 };
+
+/// The one exit rule of every load mode (docs/exit-codes.md): a signal → interrupted (130); any
+/// error counted → the class of the first error, whose description the message carries; else ok.
+outcome load_verdict(const load_stats& s, bool interrupted);
 
 /// Prints the report: text lines, or one {"event":"load",...} JSON object.
 void report_load(reporter& out, std::string_view proto, const load_options& opt, const load_stats& s);

@@ -1,6 +1,6 @@
 #pragma once
 /// The ws-echo dial engine, one template over the websocketpp client type: the interactive exchange
-/// and the load generator. Included by client.cpp (ws://) and client_tls.cpp (wss://) only.
+/// and the load mode's adapter for the one load driver (core/load_driver.hpp). Included by client.cpp (ws://) and client_tls.cpp (wss://) only.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -18,6 +18,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "netlab/core/fd_pump.hpp"
+#include "netlab/core/load_driver.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/tcp/client.hpp"
 #include "netlab/ws/client.hpp"
@@ -45,7 +46,84 @@ inline ssl_context_ptr make_client_tls(const dial_options& opt) {
   return ctx;
 }
 
-/// Why a connection attempt failed, as an outcome (HTTP status, refused, TLS, timeout).
+/// One websocketpp or Asio error of a connection that failed before it opened, as netlab's class,
+/// chosen by the error's category and code (never by its message text, which websocketpp and Asio
+/// word differently from version to version).
+inline core::outcome handshake_failure(std::error_code ec, const dial_options& opt) {
+  namespace wserr = websocketpp::error;
+  namespace werr = websocketpp::transport::error;
+  const std::string where = opt.target.str();
+  const std::string connect = "connect " + where;
+  const char* not_ws = "is it a WebSocket server? (ws-echo serve listens on /echo)";
+  const char* tls_hint = "to trust the server's certificate give --cacert FILE (or --insecure for a test server)";
+  const char* slow_hint = "is the server up and answering? raise --connect-timeout if it is slow";
+  const auto& cat = ec.category();
+  if (cat == asio::error::get_netdb_category() || cat == asio::error::get_addrinfo_category())
+    return core::outcome::fail(exit_code::network, "resolve " + opt.target.host + ": " + ec.message(),
+                               "check the host name (it must resolve on this machine)");
+  if (cat == asio::error::get_ssl_category() || cat == asio::ssl::error::get_stream_category())
+    return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + ec.message(), tls_hint);
+  if (cat == websocketpp::transport::asio::socket::get_socket_category()) {
+    namespace serr = websocketpp::transport::asio::socket::error;
+    if (ec.value() == serr::tls_handshake_timeout)
+      return core::outcome::fail(exit_code::timeout, "TLS handshake with " + where + ": " + ec.message(), slow_hint);
+    return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + ec.message(), tls_hint);
+  }
+  if (cat == wserr::get_category()) {
+    switch (ec.value()) {
+      case wserr::open_handshake_timeout:
+        return core::outcome::fail(exit_code::timeout, connect + ": no WebSocket handshake answer within " +
+                                                           core::format_duration(opt.connect_timeout), slow_hint);
+      case wserr::invalid_uri:
+      case wserr::invalid_port:
+        return core::outcome::fail(exit_code::usage, "URL " + where + ": " + ec.message(), "check the URL");
+      case wserr::http_connection_ended:
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server closed the connection without answering the WebSocket handshake",
+                                   not_ws);
+      case wserr::general:  // the reply could not be parsed as an HTTP response
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server did not answer the WebSocket handshake (its reply is not an "
+                                             "HTTP upgrade response)",
+                                   not_ws);
+      default:
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server did not answer the WebSocket handshake (" + ec.message() + ")",
+                                   not_ws);
+    }
+  }
+  if (cat == websocketpp::processor::error::get_processor_category())
+    return core::outcome::fail(exit_code::protocol,
+                               connect + ": the server did not answer the WebSocket handshake (" + ec.message() + ")",
+                               not_ws);
+  if (cat == werr::get_category()) {
+    switch (ec.value()) {
+      case werr::timeout: return core::outcome::fail(exit_code::timeout, connect + ": timed out", slow_hint);
+      case werr::eof:
+        return core::outcome::fail(exit_code::protocol,
+                                   connect + ": the server closed the connection without answering the WebSocket handshake",
+                                   not_ws);
+      case werr::tls_short_read:
+      case werr::tls_error:
+        return core::outcome::fail(exit_code::protocol, "TLS with " + where + ": " + ec.message(), tls_hint);
+      case werr::operation_aborted: return core::outcome::fail(exit_code::interrupted, connect + ": cancelled");
+      default: return core::outcome::fail(exit_code::network, connect + ": " + ec.message());
+    }
+  }
+  if (cat == websocketpp::transport::asio::error::get_category())
+    return core::outcome::fail(exit_code::network, connect + ": " + ec.message(), "check the host, port and any proxy");
+  ec = core::portable(ec);
+  if (ec == asio::error::eof)
+    return core::outcome::fail(exit_code::protocol,
+                               connect + ": the server closed the connection without answering the WebSocket handshake",
+                               not_ws);
+  if (ec == std::errc::timed_out) return core::outcome::fail(exit_code::timeout, connect + ": " + ec.message(), slow_hint);
+  return core::outcome::fail(ec, connect, core::hint_for(ec));
+}
+
+/// Why a connection attempt failed, as an outcome (HTTP status, resolve, refused, TLS, timeout,
+/// not a WebSocket server): the HTTP status when there is one, else the transport's own error
+/// (Asio's, kept by websocketpp) and then websocketpp's.
 template <class Con>
 core::outcome describe_failure(const Con& con, const dial_options& opt) {
   const std::string where = opt.target.str();
@@ -61,22 +139,26 @@ core::outcome describe_failure(const Con& con, const dial_options& opt) {
                                    con->get_response_msg(),
                                hint);
   }
-  const std::error_code tec = con->get_transport_ec();
-  if (tec) {
-    if (tec.category() == asio::error::get_ssl_category() || tec.category().name() == std::string("asio.ssl.stream"))
-      return core::outcome::fail(exit_code::protocol, "TLS handshake with " + where + ": " + tec.message(),
-                                 "to trust the server's certificate give --cacert FILE (or --insecure for a test server)");
-    return core::outcome::fail(tec, "connect " + where, core::hint_for(tec));
-  }
+  // websocketpp's own code says why it gave up; when that code only says "see the transport"
+  // (pass_through, a TLS failure), the transport's code has the detail. The transport code alone
+  // can mislead: after a failed resolve it holds the EBADF of shutting down a never-opened socket.
   const std::error_code ec = con->get_ec();
-  if (ec.message() == "Connection refused" || netlab::classify(ec) == exit_code::network)
-    return core::outcome::fail(exit_code::network, "connect " + where + ": Connection refused",
-                               "is a server listening on that port?");
-  if (ec.message().find("imed out") != std::string::npos)
-    return core::outcome::fail(exit_code::timeout, "connect " + where + ": " + ec.message(),
-                               "is the server up and answering? raise --connect-timeout if it is slow");
-  return core::outcome::fail(exit_code::protocol, "connect " + where + ": " + ec.message(),
-                             "is it a WebSocket server? (ws-echo serve listens on /echo)");
+  const std::error_code tec = con->get_transport_ec();
+  auto defers = [](std::error_code e) {
+    namespace terr = websocketpp::transport::error;
+    namespace serr = websocketpp::transport::asio::socket::error;
+    const auto& c = e.category();
+    if (c == websocketpp::transport::asio::error::get_category())
+      return e.value() == websocketpp::transport::asio::error::pass_through;
+    if (c == websocketpp::transport::asio::socket::get_socket_category())
+      return e.value() == serr::pass_through || e.value() == serr::tls_handshake_failed || e.value() == serr::security;
+    if (c == terr::get_category()) return e.value() == terr::pass_through || e.value() == terr::tls_error;
+    return false;
+  };
+  if (ec && !(tec && defers(ec))) return handshake_failure(ec, opt);
+  if (tec) return handshake_failure(tec, opt);
+  if (ec) return handshake_failure(ec, opt);
+  return core::outcome::fail(exit_code::network, "connect " + where + ": the connection failed", "run with -v for details");
 }
 
 /// Applies -H, --origin, --subprotocol, --connect-timeout to a new connection.
@@ -393,308 +475,196 @@ class exchange : public std::enable_shared_from_this<exchange<Client, Tls>> {
   bool reading_ = false, stdin_eof_ = false;
 };
 
-/// Load mode: C connections on the shared io_context (run on opt.load->threads threads), each
-/// sending `size`-byte binary messages with `pipeline` in flight and verifying every echo.
+/// Load mode: the WebSocket adapter of the one load driver (core/load_driver.hpp). Each worker
+/// thread has its own websocketpp endpoint on its own io_context, so a connection's handlers run on
+/// the thread that also runs the driver's side of it: no strands, no locks, no cross-thread close.
 template <class Client, bool Tls>
-class load_run : public std::enable_shared_from_this<load_run<Client, Tls>> {
+class ws_load_adapter final : public core::load_adapter {
   using con_ptr = typename Client::connection_ptr;
   using msg_ptr = typename Client::message_ptr;
-  using steady = std::chrono::steady_clock;
 
-  // Touched only by the connection's own handlers, which websocketpp runs on the connection's
-  // strand; the stop on SIGINT reaches it through interrupt() (on that strand too), never directly.
-  struct conn {
-    con_ptr con;
-    std::uint64_t sent = 0, received = 0;
-    std::vector<steady::time_point> stamps;  // ring of send times, pipeline long
-    bool open = false, closing = false, finished = false;
+  class connection;
+
+  /// One worker's endpoint, its connections by websocketpp connection, and how many of them have
+  /// not yet had their last callback (fail or close).
+  struct endpoint {
+    explicit endpoint(asio::io_context& ioc) : grace(ioc) {}
+    Client client;
+    std::unordered_map<const void*, connection*> by_con;
+    asio::steady_timer grace;
+    unsigned live = 0;
+    bool run_over = false;
   };
 
-  // Per-thread totals: merged at the end, so the hot path takes no lock.
-  struct thread_stats {
-    core::load_stats s;
+  class connection final : public core::load_connection {
+   public:
+    connection(core::load_worker& w, ws_load_adapter& a, endpoint& e) : w_(w), a_(a), e_(e) {}
+
+    void connect() override {
+      std::error_code ec;
+      con_ = e_.client.get_connection(a_.opt_.target.str(), ec);
+      if (ec)
+        return w_.failed(*this, core::outcome::fail(exit_code::usage, "URL " + a_.opt_.target.str() + ": " + ec.message(),
+                                                    "check the URL"));
+      detail::prepare(con_, a_.opt_);
+      // Thousands of upgrades queue behind each other: each gets at least 10 s.
+      con_->set_open_handshake_timeout(static_cast<long>(std::max<std::int64_t>(a_.opt_.connect_timeout.count(), 10000)));
+      e_.by_con.emplace(con_.get(), this);
+      ++e_.live;
+      e_.client.connect(con_);
+    }
+
+    void send(std::uint64_t from, std::uint64_t to) override {
+      const std::size_t size = a_.lo_.size;
+      for (std::uint64_t seq = from; seq < to && !closed_; ++seq) {
+        const std::error_code ec = con_->send(a_.pattern_.message(seq), size, websocketpp::frame::opcode::binary);
+        if (ec)
+          return w_.failed(*this, core::outcome::fail(exit_code::network, "send to " + a_.opt_.target.str() + ": " + ec.message()));
+      }
+    }
+
+    void close() override {
+      if (closed_) return;
+      closed_ = true;
+      if (!con_) return;
+      std::error_code ec;
+      if (open_) con_->close(websocketpp::close::status::normal, "", ec);
+      else con_->terminate(ec);  // still connecting: abandon the upgrade (its fail handler follows)
+    }
+
+    void on_open() {
+      open_ = true;
+      if (!closed_) w_.opened(*this);
+    }
+
+    void on_message(const msg_ptr& m) {
+      if (closed_) return;
+      const auto& p = m->get_payload();
+      const std::uint64_t seq = done();
+      if (seq >= sent() || p.size() != a_.lo_.size || std::memcmp(p.data(), a_.pattern_.message(seq), p.size()) != 0)
+        return w_.failed(*this, core::outcome::fail(exit_code::protocol,
+                                                    "echo from " + a_.opt_.target.str() + ": message " + std::to_string(seq) +
+                                                        " came back different",
+                                                    "the peer must echo every message unchanged (netlab ws-echo serve)"));
+      w_.replied(*this, 1);
+    }
+
+    void on_fail() {
+      if (!closed_) w_.failed(*this, describe_failure(con_, a_.opt_));
+      last_callback();
+    }
+
+    void on_close() {
+      if (!closed_) {  // the server closed on us mid-run
+        const auto code = con_->get_remote_close_code();
+        const auto reason = con_->get_remote_close_reason();
+        w_.failed(*this, core::outcome::fail(exit_code::protocol,
+                                             "the server closed a connection mid-run: " + std::to_string(code) + " " +
+                                                 websocketpp::close::status::get_string(code) +
+                                                 (reason.empty() ? "" : " (" + reason + ")"),
+                                             "did the server stop, or does it limit connections or message sizes?"));
+      }
+      last_callback();
+    }
+
+   private:
+    void last_callback() {
+      if (finished_) return;
+      finished_ = true;
+      if (e_.live > 0 && --e_.live == 0 && e_.run_over) a_.stop_endpoint(w_, e_);
+    }
+
+    core::load_worker& w_;
+    ws_load_adapter& a_;
+    endpoint& e_;
+    con_ptr con_;
+    bool open_ = false, closed_ = false, finished_ = false;
   };
 
  public:
-  load_run(const dial_options& opt, core::runtime& rt, core::reporter& out)
-      : opt_(opt), lo_(*opt.load), rt_(rt), out_(out), pattern_(lo_.size), strand_(asio::make_strand(rt.ioc())),
-        timer_(strand_) {}
+  ws_load_adapter(const dial_options& opt) : opt_(opt), lo_(*opt.load), pattern_(lo_.size) {}
 
-  core::outcome start() {
-    init_client<Client, Tls>(c_, opt_, rt_.ioc());
-    c_.set_max_message_size(lo_.size + 1024);
-    conns_.resize(lo_.connections);
-    auto weak = this->weak_from_this();
-    c_.set_open_handler([weak](websocketpp::connection_hdl h) {
-      if (auto self = weak.lock()) self->on_open(h);
-    });
-    c_.set_fail_handler([weak](websocketpp::connection_hdl h) {
-      if (auto self = weak.lock()) self->on_fail(h);
-    });
-    c_.set_message_handler([weak](websocketpp::connection_hdl h, msg_ptr m) {
-      if (auto self = weak.lock()) self->on_message(h, m);
-    });
-    c_.set_close_handler([weak](websocketpp::connection_hdl h) {
-      if (auto self = weak.lock()) self->on_closed(h);
-    });
-    c_.set_interrupt_handler([weak](websocketpp::connection_hdl h) {
-      if (auto self = weak.lock()) self->on_interrupt(h);
-    });
-    rt_.on_signal([weak](int) {
-      auto self = weak.lock();
-      if (!self) return;
-      asio::post(self->rt_.ioc(), [weak] {
-        auto self = weak.lock();
-        if (!self) return;
-        self->interrupted_ = true;
-        self->stop_all();
-      });
-    });
-    for (unsigned i = 0; i < lo_.connections; ++i) {
-      std::error_code ec;
-      auto con = c_.get_connection(opt_.target.str(), ec);
-      if (ec) return core::outcome::fail(exit_code::usage, "URL " + opt_.target.str() + ": " + ec.message(), "check the URL");
-      prepare(con, opt_);
-      con->set_open_handshake_timeout(static_cast<long>(std::max<std::int64_t>(opt_.connect_timeout.count(), 10000)));
-      conns_[i].con = con;
-      conns_[i].stamps.resize(lo_.pipeline);
-      index_.emplace(con.get(), i);
-    }
-    if (lo_.count) remaining_.store(static_cast<std::int64_t>(lo_.count));
-    for (auto& c : conns_) c_.connect(c.con);
-    // Safety net: a run never outlives its duration (or a generous bound for --count) by much.
-    const auto bound = lo_.duration.count() > 0 ? lo_.duration + std::chrono::seconds(10) : std::chrono::milliseconds(600000);
-    deadline_ = steady::now() + bound;
-    arm_watchdog();
-    return core::outcome::success();
+  std::string_view proto() const override { return "ws"; }
+  std::string target() const override { return opt_.target.str(); }
+
+  std::unique_ptr<core::load_connection> make(core::load_worker& w) override {
+    auto& state = w.state();
+    if (!state) state = make_endpoint(w);
+    return std::make_unique<connection>(w, *this, *static_cast<endpoint*>(state.get()));
   }
 
-  core::outcome finish_report() {
-    core::load_stats total;
-    {
-      std::lock_guard<std::mutex> lk(stats_mu_);
-      for (auto& t : stats_) total += t->s;
-    }
-    {
-      std::lock_guard<std::mutex> lk(stats_mu_);
-      total.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(ended_ - began_);
-    }
-    total.connect_errors = connect_errors_.load();
-    total.errors += total.connect_errors;
-    core::report_load(out_, "ws", lo_, total);
-    if (interrupted_) return core::outcome::fail(exit_code::interrupted, "interrupted");
-    if (total.messages == 0)
-      return core::outcome::fail(exit_code::network, "load: no message completed (" + std::to_string(total.errors) + " error(s))",
-                                 "is an echo server (netlab ws-echo serve) listening at " + opt_.target.str() + "?");
-    return core::outcome::success();
+  // Every connection of this worker is closed: once the last close handshake (or fail) completed,
+  // or after a grace period, stop the worker's io_context so websocketpp's own timers (socket
+  // shutdown) do not keep the run waiting.
+  void worker_done(core::load_worker& w) override {
+    auto* e = static_cast<endpoint*>(w.state().get());
+    if (!e) return;
+    e->run_over = true;
+    if (e->live == 0) return stop_endpoint(w, *e);
+    e->grace.expires_after(std::chrono::seconds(3));
+    e->grace.async_wait([this, &w, e](std::error_code ec) {
+      if (!ec) stop_endpoint(w, *e);
+    });
   }
 
  private:
-  core::load_stats& stats() {
-    thread_local std::pair<const void*, thread_stats*> mine{nullptr, nullptr};
-    if (mine.first != this) {
-      auto t = std::make_unique<thread_stats>();
-      mine = {this, t.get()};
-      std::lock_guard<std::mutex> lk(stats_mu_);
-      stats_.push_back(std::move(t));
-    }
-    return mine.second->s;
-  }
-
-  conn* find(websocketpp::connection_hdl h) {
-    auto sp = h.lock();
-    if (!sp) return nullptr;
-    auto it = index_.find(sp.get());
-    return it == index_.end() ? nullptr : &conns_[it->second];
-  }
-
-  bool take_ticket() {
-    if (stopping_.load(std::memory_order_relaxed)) return false;
-    if (lo_.count == 0) return true;
-    return remaining_.fetch_sub(1, std::memory_order_relaxed) > 0;
-  }
-
-  void send_one(conn& c) {
-    const std::uint64_t seq = c.sent;
-    c.stamps[seq % lo_.pipeline] = steady::now();
-    const std::error_code ec = c.con->send(pattern_.message(seq), lo_.size, websocketpp::frame::opcode::binary);
-    if (ec) {
-      ++stats().errors;
-      return close_conn(c);
-    }
-    ++c.sent;
-  }
-
-  void on_open(websocketpp::connection_hdl h) {
-    auto* c = find(h);
-    if (!c) return;
-    c->open = true;
-    if (opened_.fetch_add(1) + 1 == lo_.connections) {
-      core::log().info("{} connection(s) up; load running", lo_.connections);
-    }
-    std::call_once(began_once_, [this] {
-      {
-        std::lock_guard<std::mutex> lk(stats_mu_);
-        began_ = steady::now();
-      }
-      if (lo_.duration.count() > 0) {
-        asio::dispatch(strand_, [weak = this->weak_from_this()] {  // timer_ lives on strand_
-          auto self = weak.lock();
-          if (!self || self->watchdog_stop_) return;
-          self->timer_.expires_after(self->lo_.duration);
-          self->timer_.async_wait([weak](std::error_code e) {
-            auto self = weak.lock();
-            if (self && !e) self->stopping_.store(true);
-          });
-        });
-      }
+  std::shared_ptr<void> make_endpoint(core::load_worker& w) {
+    auto e = std::make_shared<endpoint>(w.ioc());
+    auto& c = e->client;
+    init_client<Client, Tls>(c, opt_, w.ioc());
+    c.set_max_message_size(lo_.size + 1024);
+    endpoint* ep = e.get();
+    auto find = [ep](websocketpp::connection_hdl h) -> connection* {
+      auto sp = h.lock();
+      if (!sp) return nullptr;
+      auto it = ep->by_con.find(sp.get());
+      return it == ep->by_con.end() ? nullptr : it->second;
+    };
+    c.set_open_handler([find](websocketpp::connection_hdl h) {
+      if (auto* k = find(h)) k->on_open();
     });
-    for (unsigned i = 0; i < lo_.pipeline; ++i) {
-      if (!take_ticket()) break;
-      send_one(*c);
-    }
-    if (c->sent == 0) close_conn(*c);
-  }
-
-  void on_message(websocketpp::connection_hdl h, const msg_ptr& m) {
-    auto* c = find(h);
-    if (!c || c->closing) return;
-    const auto& p = m->get_payload();
-    const std::uint64_t seq = c->received;
-    auto& st = stats();
-    if (p.size() != lo_.size || std::memcmp(p.data(), pattern_.message(seq), lo_.size) != 0) {
-      ++st.errors;  // a wrong echo: count it and drop the connection (the stream is out of step)
-      return close_conn(*c);
-    }
-    ++c->received;
-    ++st.messages;
-    st.bytes += p.size();
-    st.latency.record(steady::now() - c->stamps[seq % lo_.pipeline]);
-    if (take_ticket()) return send_one(*c);
-    if (c->received == c->sent) close_conn(*c);
-  }
-
-  void close_conn(conn& c) {
-    if (c.closing) return;
-    c.closing = true;
-    std::error_code ec;
-    c.con->close(websocketpp::close::status::normal, "", ec);
-    if (ec) done_one(c);
-  }
-
-  void on_fail(websocketpp::connection_hdl h) {
-    auto* c = find(h);
-    if (!c || c->finished) return;  // finished: stopped by on_interrupt before it connected
-    if (!c->open) {
-      if (connect_errors_.fetch_add(1) == 0) {
-        auto o = describe_failure(c->con, opt_);
-        core::log().warn("load: {} ({})", o.what, o.hint);
-      }
-    } else {
-      ++stats().errors;
-    }
-    done_one(*c);
-  }
-
-  void on_closed(websocketpp::connection_hdl h) {
-    auto* c = find(h);
-    if (!c) return;
-    if (!c->closing) ++stats().errors;  // the server closed on us mid-run
-    if (c->received < c->sent) stats().errors += c->sent - c->received;
-    done_one(*c);
-  }
-
-  void done_one(conn& c) {
-    if (c.finished) return;
-    c.finished = true;
-    if (finished_.fetch_add(1) + 1 == lo_.connections) {
-      mark_end();
-      asio::post(strand_, [weak = this->weak_from_this()] {
-        auto self = weak.lock();
-        if (!self) return;
-        self->timer_.cancel();
-        self->watchdog_stop_ = true;
-        self->rt_.stop();
-      });
-    }
-  }
-
-  void mark_end() {
-    std::lock_guard<std::mutex> lk(stats_mu_);
-    if (ended_ != steady::time_point{}) return;
-    ended_ = steady::now();
-    if (began_ == steady::time_point{}) began_ = ended_;
-  }
-
-  // SIGINT: each connection stops on its own strand (on_interrupt), where its handlers run; closing
-  // it from this thread raced with its message handler on `closing` (ThreadSanitizer, 2 threads).
-  void stop_all() {
-    stopping_.store(true);
-    for (auto& c : conns_) c.con->interrupt();
-  }
-
-  void on_interrupt(websocketpp::connection_hdl h) {
-    auto* c = find(h);
-    if (!c || c->finished) return;
-    if (c->open) return close_conn(*c);
-    std::error_code ec;
-    c->con->terminate(ec);
-    done_one(*c);
-  }
-
-  void arm_watchdog() {
-    auto weak = this->weak_from_this();
-    auto t = std::make_shared<asio::steady_timer>(rt_.ioc());
-    t->expires_after(std::chrono::seconds(1));
-    t->async_wait([weak, t](std::error_code e) {
-      auto self = weak.lock();
-      if (!self) return;
-      if (e || self->watchdog_stop_) return;
-      if (steady::now() > self->deadline_) {
-        core::log().warn("load: the run outlived its deadline; stopping");
-        self->mark_end();
-        self->rt_.stop();
-        return;
-      }
-      self->arm_watchdog();
+    c.set_fail_handler([find](websocketpp::connection_hdl h) {
+      if (auto* k = find(h)) k->on_fail();
     });
+    c.set_message_handler([find](websocketpp::connection_hdl h, msg_ptr m) {
+      if (auto* k = find(h)) k->on_message(m);
+    });
+    c.set_close_handler([find](websocketpp::connection_hdl h) {
+      if (auto* k = find(h)) k->on_close();
+    });
+    return e;
   }
 
-  dial_options opt_;
-  core::load_options lo_;
-  core::runtime& rt_;
-  core::reporter& out_;
+  void stop_endpoint(core::load_worker& w, endpoint& e) {
+    e.grace.cancel();
+    w.ioc().stop();
+  }
+
+  const dial_options& opt_;
+  const core::load_options& lo_;
   tcp::load_pattern pattern_;
-  Client c_;
-  std::vector<conn> conns_;
-  std::unordered_map<const void*, std::size_t> index_;
-  asio::strand<asio::io_context::executor_type> strand_;  ///< timer_'s
-  asio::steady_timer timer_;
-  std::mutex stats_mu_;
-  std::vector<std::unique_ptr<thread_stats>> stats_;
-  std::atomic<std::int64_t> remaining_{0};
-  std::atomic<bool> stopping_{false};
-  std::atomic<unsigned> opened_{0}, finished_{0}, connect_errors_{0};
-  std::once_flag began_once_;
-  steady::time_point began_{}, ended_{}, deadline_{};  ///< began_, ended_: (stats_mu_)
-  bool interrupted_ = false;                            ///< read after run() only
-  std::atomic<bool> watchdog_stop_{false};
 };
+
+/// Runs the load mode through the one load driver.
+template <class Client, bool Tls>
+core::outcome run_load(const dial_options& opt, core::runtime& rt, core::reporter& out) {
+  // websocketpp's _htonll (every frame header) initialises a function-local static on its first
+  // call, unsynchronised: make that first call here, before the workers' threads exist
+  // (ThreadSanitizer reported two threads' first frames racing on it).
+  [[maybe_unused]] volatile auto warm = websocketpp::lib::net::_htonll(1);
+  ws_load_adapter<Client, Tls> a(opt);
+  core::load_settings s;
+  s.load = *opt.load;
+  s.reply_timeout = opt.timeout.count() > 0 ? opt.timeout : std::chrono::milliseconds(10000);
+  // No driver connect deadline: websocketpp's open-handshake timeout ends a slow upgrade (exit 4).
+  core::load_driver d(a, s, rt, out);
+  return d.run();
+}
 
 /// Runs the exchange or the load mode with client type `Client`.
 template <class Client, bool Tls>
 core::outcome run_dial(const dial_options& opt, core::runtime& rt, core::reporter& out) {
-  if (opt.load) {
-    // websocketpp's _htonll (every frame header) initialises a function-local static on its first
-    // call, unsynchronised: make that first call here, before the io threads exist (ThreadSanitizer
-    // reported two threads' first frames racing on it).
-    [[maybe_unused]] volatile auto warm = websocketpp::lib::net::_htonll(1);
-    auto l = std::make_shared<load_run<Client, Tls>>(opt, rt, out);
-    auto r = l->start();
-    if (!r.ok()) return r;
-    rt.run();
-    return l->finish_report();
-  }
+  if (opt.load) return run_load<Client, Tls>(opt, rt, out);
   auto e = std::make_shared<exchange<Client, Tls>>(opt, rt, out);
   auto r = e->start();
   if (!r.ok()) return r;
