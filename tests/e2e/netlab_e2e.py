@@ -30,6 +30,26 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+# AddressSanitizer keeps freed memory in a quarantine (256 MB by default) and its shadow and
+# allocator count in RSS: under sanitizers every process the tests start gets a 16 MB quarantine
+# (through the environment they inherit) and every memory bound MEM_SLACK of room.
+if SANITIZED:
+    os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"
+MEM_SLACK = (128 << 20) if SANITIZED else 0
+
+
+def vm_kib(pid, field):
+    """A /proc/PID/status size field (VmHWM, VmRSS) in KiB; 0 once the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process, from /proc."""
     fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()

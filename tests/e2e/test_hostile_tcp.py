@@ -14,19 +14,12 @@ import threading
 import time
 import unittest
 
-from netlab_e2e import NETLAB, SANITIZED, NetlabTestCase, scaled
+from netlab_e2e import NETLAB, NetlabTestCase, MEM_SLACK, scaled, vm_kib
 
 # Memory bounds: a tcp server idles at ~6 MB; sanitizer builds carry their shadow memory.
-RSS_BOUND_KB = (300 if SANITIZED else 48) * 1024
+RSS_BOUND_KB = (48 << 10) + (MEM_SLACK >> 10)
 RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, no TIME_WAIT
 
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, pid))
 
 
 def fd_count(pid):
@@ -93,7 +86,7 @@ class HostileTcp(NetlabTestCase):
         self.assertEqual(exchange(srv.port, b"ping", expect), expect)
 
     def finish(self, srv, what):
-        hwm = status_kb(srv.pid, "VmHWM")
+        hwm = vm_kib(srv.pid, "VmHWM")
         print("\n  %s: server peak RSS %d KB" % (what, hwm))
         self.assertLess(hwm, RSS_BOUND_KB)
         self.assertEqual(srv.terminate(), 0, srv.stderr()[-2000:])
@@ -281,7 +274,7 @@ class HostileServerForTcpDial(NetlabTestCase):
                     break
                 got += len(chunk)
                 try:
-                    peak = max(peak, status_kb(p.pid, "VmHWM"))
+                    peak = max(peak, vm_kib(p.pid, "VmHWM"))
                 except (OSError, AssertionError):
                     pass
             code = p.wait(scaled(10))

@@ -17,24 +17,11 @@ import sys
 import time
 import unittest
 
-from netlab_e2e import SANITIZED, NetlabTestCase, scaled
+from netlab_e2e import MEM_SLACK, NetlabTestCase, cpu_seconds, scaled, vm_kib
 
-RSS_BOUND_KB = (300 if SANITIZED else 48) * 1024
-
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, pid))
+RSS_BOUND_KB = (48 << 10) + (MEM_SLACK >> 10)
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process, from /proc."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_socket():
@@ -89,7 +76,7 @@ class HostileUdp(NetlabTestCase):
 
     def stop(self, srv, what):
         """SIGTERM (exit 0), the memory bound, and the server's totals from its last log line."""
-        hwm = status_kb(srv.pid, "VmHWM")
+        hwm = vm_kib(srv.pid, "VmHWM")
         self.assertEqual(srv.terminate(), 0, srv.stderr()[-2000:])
         self.assertLess(hwm, RSS_BOUND_KB)
         m = re.search(r"stopped: (\d+) datagram\(s\) in .* (\d+) dropped, \d+ truncated(?:, (\d+) unanswered)?",

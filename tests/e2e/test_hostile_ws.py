@@ -21,16 +21,13 @@ import time
 import unittest
 import zlib
 
-from netlab_e2e import NETLAB, SANITIZED, NetlabTestCase, scaled
+from netlab_e2e import MEM_SLACK, NETLAB, SANITIZED, NetlabTestCase, scaled
 
 MB = 1024 * 1024
 # Sanitizer builds are several times slower: the big attacks are scaled down there only (same code
 # paths, fewer repetitions).
 SCALE = 0.2 if SANITIZED else 1.0
-# AddressSanitizer keeps freed memory in a quarantine (256 MB by default) and has its own allocator:
-# there the processes get a small quarantine and every memory bound some room.
-ENV = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16") if SANITIZED else None
-SLACK = 64 * MB if SANITIZED else 0
+SLACK = MEM_SLACK  # room on every memory bound under sanitizers (netlab_e2e)
 
 
 def status(pid):
@@ -170,9 +167,6 @@ class HostileWs(NetlabTestCase):
         cls.tls_dir.cleanup()
 
     # --- helpers ----------------------------------------------------------------------------------
-    def server(self, *args, **kw):
-        return super().server(*args, env=ENV, **kw)
-
     def connect(self, srv, tls=False):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
         if tls:
@@ -315,7 +309,7 @@ class HostileWs(NetlabTestCase):
         port = lsock.getsockname()[1]
         p = subprocess.Popen([NETLAB, "ws-echo", "dial", "ws://127.0.0.1:%d/echo" % port, "--deflate",
                               "-m", "x", "--timeout", "20s"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(p.stdout.close)
         self.addCleanup(p.stderr.close)
         self.addCleanup(lambda: p.poll() is None and p.kill())
