@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from netlab_e2e import EXIT, NETLAB, run_unprivileged, NetlabTestCase, scaled, unused_port
+from netlab_e2e import EXIT, MEM_SLACK, NETLAB, run_unprivileged, NetlabTestCase, scaled, unused_port, vm_kib
 
 
 def sha(data):

@@ -98,33 +98,12 @@ public:
 
   core::outcome prepare() {
     // Local checks first: a fetch that cannot store its result should not bother the server.
-    const bool to_stdout = opt_.output == "-";
     sink::options so;
-    so.target = opt_.output;
     so.sha256 = opt_.sha256;
     so.netascii = opt_.netascii;
-    so.keep_partial = opt_.keep_partial;
-    so.overwrite = opt_.force;
-    if (!to_stdout) {
-      std::error_code ec;
-      const auto st = fs::status(opt_.output, ec);
-      if (fs::is_directory(st))
-        return core::outcome::fail(exit_code::local_io, "output " + opt_.output + " is a directory", "give a file name with -o");
-      if (fs::exists(st) && !opt_.force)
-        return core::outcome::fail(exit_code::local_io, "output " + opt_.output + " exists", "use --force to replace it, or -o another name");
-      so.temporary = opt_.output + ".part";
-      if (fs::exists(so.temporary, ec)) {
-        if (!opt_.force)
-          return core::outcome::fail(exit_code::local_io, so.temporary.string() + " exists (left by an earlier fetch?)",
-                                     "remove it, or use --force");
-        fs::remove(so.temporary, ec);
-      }
-    }
+    auto made = open_output(opt_, so, dst_);
+    if (!made.ok()) return made;
     std::error_code ec;
-    dst_ = sink::create(so, ec);
-    if (!dst_)
-      return core::outcome::fail(exit_code::local_io, "create " + (so.temporary.empty() ? opt_.output : so.temporary.string()) + ": " + ec.message(),
-                                 "check the directory exists and is writable");
 
     auto eps = core::resolve_udp(opt_.server, false, ec);
     const std::string name = opt_.server.to_string();
@@ -414,6 +393,32 @@ private:
 };
 
 }  // namespace
+
+core::outcome open_output(const fetch_options& opt, sink::options so, std::unique_ptr<sink>& dst) {
+  so.target = opt.output;
+  so.keep_partial = opt.keep_partial;
+  so.overwrite = opt.force;
+  std::error_code ec;
+  if (opt.output != "-") {
+    const auto st = fs::status(opt.output, ec);
+    if (fs::is_directory(st))
+      return core::outcome::fail(exit_code::local_io, "output " + opt.output + " is a directory", "give a file name with -o");
+    if (fs::exists(st) && !opt.force)
+      return core::outcome::fail(exit_code::local_io, "output " + opt.output + " exists", "use --force to replace it, or -o another name");
+    so.temporary = opt.output + ".part";
+    if (fs::exists(so.temporary, ec)) {
+      if (!opt.force)
+        return core::outcome::fail(exit_code::local_io, so.temporary.string() + " exists (left by an earlier fetch?)",
+                                   "remove it, or use --force");
+      fs::remove(so.temporary, ec);
+    }
+  }
+  dst = sink::create(so, ec);
+  if (!dst)
+    return core::outcome::fail(exit_code::local_io, "create " + (so.temporary.empty() ? opt.output : so.temporary.string()) + ": " + ec.message(),
+                               "check the directory exists and is writable");
+  return core::outcome::success();
+}
 
 std::uint64_t receive_limit(std::optional<std::uint64_t> tsize, std::optional<std::uint64_t> max_size, bool netascii) noexcept {
   std::uint64_t limit = default_max_size;

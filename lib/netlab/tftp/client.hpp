@@ -3,6 +3,7 @@
 /// OUT.part and renames on success, or streams to stdout.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "netlab/core/report.hpp"
 #include "netlab/core/runtime.hpp"
 #include "netlab/tftp/fault.hpp"
+#include "netlab/tftp/files.hpp"
 #include "netlab/tftp/negotiate.hpp"
 #include "netlab/tftp/server.hpp"
 
@@ -45,6 +47,11 @@ std::uint64_t receive_limit(std::optional<std::uint64_t> tsize, std::optional<st
 /// Fetches the file; prints a summary (and the digest) through `out`. Exit codes: server ERROR 5,
 /// timeout 4, network 3, local file 6, interrupted 130. Never leaves a partial file under OUT.
 core::outcome fetch(const fetch_options& opt, core::runtime& rt, core::reporter& out);
+
+/// The local half of every fetch, before the server is asked: checks -o (not a directory; an
+/// existing OUT or a stale OUT.part only with --force) and creates `dst`, writing OUT.part (renamed
+/// on commit) or stdout for "-". `so` brings the caller's digest/netascii choices.
+core::outcome open_output(const fetch_options& opt, sink::options so, std::unique_ptr<sink>& dst);
 
 /// The block size for a path MTU (IPv4/IPv6 header, UDP header and TFTP header removed), clamped
 /// to [512, 65464].

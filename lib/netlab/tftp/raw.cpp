@@ -420,29 +420,9 @@ public:
 
   core::outcome prepare() {
     // Local checks first, as the TFTP client does: a fetch that cannot store its result does not ask.
+    auto made = open_output(opt_, sink::options{}, dst_);  // raw mode digests what it received itself
+    if (!made.ok()) return made;
     std::error_code ec;
-    sink::options so;
-    so.target = opt_.output;
-    so.keep_partial = opt_.keep_partial;
-    so.overwrite = opt_.force;
-    if (opt_.output != "-") {
-      const auto st = fs::status(opt_.output, ec);
-      if (fs::is_directory(st))
-        return core::outcome::fail(exit_code::local_io, "output " + opt_.output + " is a directory", "give a file name with -o");
-      if (fs::exists(st) && !opt_.force)
-        return core::outcome::fail(exit_code::local_io, "output " + opt_.output + " exists", "use --force to replace it, or -o another name");
-      so.temporary = opt_.output + ".part";
-      if (fs::exists(so.temporary, ec)) {
-        if (!opt_.force)
-          return core::outcome::fail(exit_code::local_io, so.temporary.string() + " exists (left by an earlier fetch?)",
-                                     "remove it, or use --force");
-        fs::remove(so.temporary, ec);
-      }
-    }
-    dst_ = sink::create(so, ec);
-    if (!dst_)
-      return core::outcome::fail(exit_code::local_io, "create " + (so.temporary.empty() ? opt_.output : so.temporary.string()) + ": " + ec.message(),
-                                 "check the directory exists and is writable");
     auto eps = core::resolve_udp(opt_.server, false, ec);
     if (ec || eps.empty())
       return core::outcome::fail(exit_code::network, "resolve " + opt_.server.to_string() + ": " + (ec ? ec.message() : "no address"),
