@@ -237,14 +237,6 @@ private:
     t->start();
   }
 
-  /// After run() returned: drops the transfers an immediate stop (second signal) left unfinished.
-  /// Each holds this server through its completion handler, so they would otherwise keep each
-  /// other alive past exit (LeakSanitizer).
-  void drop_transfers() {
-    std::lock_guard<std::mutex> lock(mu_);
-    active_.clear();
-  }
-
   static std::string describe_options(const server_answer& a) {
     if (a.accepted.empty()) return "no options: RFC 1350";
     std::string s = "OACK";
@@ -280,6 +272,14 @@ private:
   }
 
  public:
+
+  /// After run() returned: drops the transfers an immediate stop (second signal) left unfinished.
+  /// Each holds this server through its completion handler, so they would otherwise keep each
+  /// other alive past exit (LeakSanitizer).
+  void drop_transfers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.clear();
+  }
 
   /// The lifecycle's "stop accepting" (on strand_): close the listening port.
   void stop_accepting() {
