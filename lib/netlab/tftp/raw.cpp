@@ -194,7 +194,7 @@ struct stream {
 class raw_server : public std::enable_shared_from_this<raw_server> {
 public:
   raw_server(const serve_options& opt, core::runtime& rt, core::reporter& out)
-      : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), pace_timer_(strand_),
+      : opt_(opt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), pace_timer_(strand_),
         buf_(2048), cookies_(draw_secret()), pacer_(opt.raw_rate, raw_burst(opt.raw_rate), clock::now()) {}
 
   core::outcome start() {
@@ -366,7 +366,6 @@ private:
   }
 
   serve_options opt_;
-  core::runtime& rt_;
   core::reporter& out_;
   asio::strand<asio::io_context::executor_type> strand_;
   udp::socket sock_;

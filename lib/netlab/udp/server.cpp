@@ -114,7 +114,7 @@ constexpr std::size_t peer_slots = 4096;
 class server : public std::enable_shared_from_this<server> {
  public:
   server(const serve_options& opt, core::runtime& rt, core::reporter& out)
-      : opt_(opt), rt_(rt), report_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_) {}
+      : opt_(opt), report_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_) {}
 
   core::outcome start() {
     auto r = core::bind_udp(sock_, opt_.listen);
@@ -325,7 +325,6 @@ class server : public std::enable_shared_from_this<server> {
   static constexpr unsigned batch = 32;
 
   serve_options opt_;
-  core::runtime& rt_;
   core::reporter& report_;
   asio::strand<asio::io_context::executor_type> strand_;
   udp::socket sock_;
