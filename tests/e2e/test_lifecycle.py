@@ -85,18 +85,24 @@ class SecondSignal(LifecycleCase):
         c = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         try:
-            # Echoed bytes the client never reads: the reply stays pending, the stop must wait.
+            # Echoed bytes the client never reads: the reply stays pending, the stop must wait. Send
+            # until the client's sends stay blocked for a while: the server has stopped reading, which
+            # it does only while an echo write of its own is pending. (Stopping at the first EAGAIN
+            # was a flake: the server could still have written everything it had read.)
             c.setblocking(False)
-            sent, chunk = 0, b"x" * 65536
-            deadline = time.monotonic() + scaled(5)
-            while sent < 64 << 20 and time.monotonic() < deadline:
+            sent, chunk, blocked_since = 0, b"x" * 65536, None
+            deadline = time.monotonic() + scaled(10)
+            while sent < 256 << 20 and time.monotonic() < deadline:
                 try:
                     sent += c.send(chunk)
+                    blocked_since = None
                 except BlockingIOError:
-                    time.sleep(0.01)
-                    if sent > 1 << 20:
+                    now = time.monotonic()
+                    blocked_since = blocked_since or now
+                    if now - blocked_since > 0.5:
                         break
-            self.assertGreater(sent, 0)
+                    time.sleep(0.01)
+            self.assertIsNotNone(blocked_since, "the server read %d B without ever pushing back" % sent)
             self.second_signal_is_immediate(srv)
         finally:
             c.close()
