@@ -194,6 +194,15 @@ class RootFixture(NetlabTestCase):
         with open(os.path.join(self.root, name), "wb") as f:
             f.write(data)
 
+    def bounded_then_stop(self, srv, bound):
+        """After the protocol's own "still serving" check: memory stayed under bound, nothing
+        appeared outside the root, and SIGTERM ends the server with 0. Returns the peak RSS."""
+        hwm = vm_kib(srv.pid, "VmHWM") * 1024
+        self.assertLess(hwm, bound + MEM_SLACK, "peak RSS %d B" % hwm)
+        self.assertEqual(sorted(os.listdir(self.outside)), ["secret"])
+        self.assertEqual(srv.terminate(timeout=10), 0, srv.stderr()[-2000:])
+        return hwm
+
 
 class HostileTftp(RootFixture):
     def serve(self, *extra):
@@ -209,11 +218,7 @@ class HostileTftp(RootFixture):
         while r == ("error", 0) and time.monotonic() < deadline:
             r = fetch_small(srv.port, "ok.txt")
         self.assertEqual(r, b"still serving\n")
-        hwm = vm_kib(srv.pid, "VmHWM") * 1024
-        self.assertLess(hwm, bound + MEM_SLACK, "peak RSS %d B" % hwm)
-        self.assertEqual(sorted(os.listdir(self.outside)), ["secret"])
-        self.assertEqual(srv.terminate(timeout=10), 0, srv.stderr()[-2000:])
-        return hwm
+        return self.bounded_then_stop(srv, bound)
 
     # ---- item 4: the listening port answers requests only ---------------------------------------
 
@@ -499,11 +504,7 @@ class HostileRaw(RootFixture):
             self.assertEqual(c.ask("GET", "ok.txt"), b"still serving\n")
         finally:
             c.close()
-        hwm = vm_kib(srv.pid, "VmHWM") * 1024
-        self.assertLess(hwm, bound + MEM_SLACK, "peak RSS %d B" % hwm)
-        self.assertEqual(sorted(os.listdir(self.outside)), ["secret"])
-        self.assertEqual(srv.terminate(timeout=10), 0, srv.stderr()[-2000:])
-        return hwm
+        return self.bounded_then_stop(srv, bound)
 
     def test_raw_traversal_and_symlinks_out_are_refused(self):
         os.symlink(self.secret, os.path.join(self.root, "abs-out"))
