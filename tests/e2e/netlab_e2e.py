@@ -50,6 +50,16 @@ def vm_kib(pid, field):
     return 0
 
 
+def make_cert(directory):
+    """A self-signed certificate for 127.0.0.1/localhost (CN and SAN) in directory: (cert, key) paths."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process, from /proc."""
     fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()

@@ -16,32 +16,13 @@ import threading
 import time
 import unittest
 
+from test_udp_file import error_of, rrq, wrq  # the TFTP packet builders (functions only)
 from netlab_e2e import MEM_SLACK, PYTHON, NetlabTestCase, cpu_seconds, scaled, vm_kib
 
 MIB = 1 << 20
 # Peak RSS a TFTP server may reach in these tests (it idles at a few MiB; a netascii file once
 # made it hold the whole file twice).
 MEMORY_BOUND = 64 * MIB
-
-
-def rrq(name, mode="octet", **opts):
-    pkt = b"\x00\x01" + name.encode() + b"\x00" + mode.encode() + b"\x00"
-    for k, v in opts.items():
-        pkt += k.encode() + b"\x00" + str(v).encode() + b"\x00"
-    return pkt
-
-
-def wrq(name, mode="octet", **opts):
-    return b"\x00\x02" + rrq(name, mode, **opts)[2:]
-
-
-def error_of(pkt):
-    """(code, message) of an ERROR packet, or None."""
-    if pkt[:2] != b"\x00\x05":
-        return None
-    return struct.unpack("!H", pkt[2:4])[0], pkt[4:].split(b"\x00")[0].decode()
-
-
 
 
 def udp(bind="127.0.0.1", timeout=2.0):

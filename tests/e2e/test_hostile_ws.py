@@ -21,7 +21,7 @@ import time
 import unittest
 import zlib
 
-from netlab_e2e import MEM_SLACK, NETLAB, SANITIZED, NetlabTestCase, scaled
+from netlab_e2e import MEM_SLACK, NETLAB, make_cert, SANITIZED, NetlabTestCase, scaled
 
 MB = 1024 * 1024
 # Sanitizer builds are several times slower: the big attacks are scaled down there only (same code
@@ -155,12 +155,7 @@ class HostileWs(NetlabTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tls_dir = tempfile.TemporaryDirectory()
-        cls.cert = os.path.join(cls.tls_dir.name, "cert.pem")
-        cls.key = os.path.join(cls.tls_dir.name, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-keyout", cls.key, "-out", cls.cert, "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                       check=True, capture_output=True, timeout=30)
+        cls.cert, cls.key = make_cert(cls.tls_dir.name)
 
     @classmethod
     def tearDownClass(cls):

@@ -21,7 +21,7 @@ import unittest
 
 import websockets
 
-from netlab_e2e import EXIT, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, scaled, unused_port
+from netlab_e2e import EXIT, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, make_cert, scaled, unused_port
 
 
 def run(coro, timeout=20):
@@ -593,12 +593,7 @@ class WsEchoServeTls(NetlabTestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory()
-        cls.cert = os.path.join(cls.dir.name, "cert.pem")
-        cls.key = os.path.join(cls.dir.name, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-keyout", cls.key, "-out", cls.cert, "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                       check=True, capture_output=True, timeout=30)
+        cls.cert, cls.key = make_cert(cls.dir.name)
 
     @classmethod
     def tearDownClass(cls):
