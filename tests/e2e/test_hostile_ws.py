@@ -10,6 +10,7 @@ Python `websockets` client per connection, so the big attacks stay cheap.
 import base64
 import hashlib
 import os
+import re
 import resource
 import selectors
 import socket
@@ -525,7 +526,14 @@ class HostileWs(NetlabTestCase):
                             pending -= 1
             took = time.monotonic() - t0
             self.assertEqual(upgraded, n)
-            self.assertRegex(srv.stderr(), r"open files limit %d: room for about \d+ connections" % hard)
+            # The server says how many connections fit; that must cover the n it just took (the value
+            # itself is the hard limit, which differs between machines and sanitizer runtimes).
+            head = srv.stderr()[:4000]
+            m = re.search(r"open files limit (\d+): room for about (\d+) connections|open files: no limit", head)
+            self.assertTrue(m, "no open-files line in the server log:\n" + head)
+            if m.group(1):
+                self.assertGreater(int(m.group(1)), 1024, head)
+                self.assertGreaterEqual(int(m.group(2)), n, head)
             self.assert_serves(srv)
             rss, hwm = status(srv.pid)
             # ~8 KiB per idle connection measured; bound at 20 KiB each.
