@@ -6,6 +6,7 @@
 #include "netlab/core/endpoint.hpp"
 #include "netlab/core/load.hpp"
 #include "netlab/core/log.hpp"
+#include "netlab/core/payload.hpp"
 #include "netlab/core/text.hpp"
 
 using namespace netlab::core;
@@ -189,4 +190,28 @@ TEST_CASE("hexdump shows offsets, bytes and printable text", "[core][log]") {
   CHECK_THAT(hexdump(s.data(), s.size(), 4), Catch::Contains("more bytes"));
   CHECK(human_bytes(512) == "512 B");
   CHECK(human_bytes(1536) == "1.5 KiB");
+}
+
+TEST_CASE("add_payload keeps UTF-8 text as text and everything else as base64", "[core][payload]") {
+  CHECK(valid_utf8("plain ascii"));
+  CHECK(valid_utf8("gr\xc3\xbc\xc3\x9f \xf0\x9f\x98\x80"));
+  CHECK_FALSE(valid_utf8("\xff"));
+  CHECK_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(valid_utf8("\xed\xa0\x80"));      // a surrogate
+  CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(valid_utf8("ab\xe2\x82"));        // cut mid code point
+  CHECK(base64("") == "");
+  CHECK(base64("f") == "Zg==");
+  CHECK(base64("fo") == "Zm8=");
+  CHECK(base64("foo") == "Zm9v");
+  CHECK(base64(std::string("\0\xff\x10", 3)) == "AP8Q");
+  nlohmann::json j;
+  add_payload(j, "hi");
+  CHECK(j == nlohmann::json{{"text", "hi"}});
+  j = {};
+  add_payload(j, "\xff");
+  CHECK(j == nlohmann::json{{"base64", "/w=="}});
+  j = {};
+  add_payload(j, "hi", true);
+  CHECK(j == nlohmann::json{{"base64", "aGk="}});
 }
