@@ -621,3 +621,47 @@ TEST_CASE("udp-file fetch command line", "[tftp][cli]") {
   CHECK_THROWS_AS(file_fetch_with({":69", "x"}), CLI::ValidationError);
   CHECK_THROWS_AS(file_fetch_with({"127.0.0.1:69", "dir/"}), CLI::ValidationError);
 }
+
+TEST_CASE("udp-file: the progress line fits the terminal, dropping the least useful parts first", "[tftp][progress]") {
+  // Issue 15: at 60 columns every redraw wrapped. Never the last column either.
+  const std::uint64_t total = 268435456;
+  for (int cols = 1; cols <= 200; ++cols) {
+    INFO("columns " << cols);
+    for (std::uint64_t bytes : {std::uint64_t{0}, std::uint64_t{12345678}, total}) {
+      const auto line = progress_line(cols, bytes, total, 1.234e9, 123456);
+      CHECK(line.size() <= static_cast<std::size_t>(std::max(cols - 1, 1)));
+      CHECK_FALSE(line.empty());
+      CHECK(line.find('\n') == std::string::npos);
+    }
+    CHECK(progress_line(cols, 5000, std::nullopt, 1e6, 0).size() <= static_cast<std::size_t>(std::max(cols - 1, 1)));
+  }
+  const auto wide = progress_line(120, total / 2, total, 1.5e8, 7);
+  CHECK(wide.rfind("[###############...............]", 0) == 0);  // 30 cells, half full
+  CHECK(wide.find(" 50.0%") != std::string::npos);
+  CHECK(wide.find("retrans 7") != std::string::npos);
+  CHECK(wide.find("ETA 1s") != std::string::npos);
+  const auto narrow = progress_line(60, total / 2, total, 1.5e8, 7);
+  CHECK(narrow.size() <= 59);
+  CHECK(narrow.find("50.0%") != std::string::npos);  // the percentage stays
+  CHECK(narrow.find('[') == 0);                      // and a bar of 8+ cells
+  const auto tiny = progress_line(20, total / 2, total, 1.5e8, 7);
+  CHECK(tiny.find('[') == std::string::npos);
+  CHECK(tiny.find("MiB") != std::string::npos);  // the amount always
+}
+
+TEST_CASE("udp-file put: the command line", "[tftp][cli]") {
+  netlab::test::parsed_cli c;
+  c.parse({"udp-file", "put", "127.0.0.1:6969", "dir/photo.jpg"});
+  auto o = c.options<put_options>();
+  CHECK(o.remote == "photo.jpg");
+  CHECK(o.local == "dir/photo.jpg");
+  CHECK(o.wish.blksize == 0);
+  CHECK(o.wish.timeout == 20ms);
+  netlab::test::parsed_cli d;
+  d.parse({"udp-file", "put", "127.0.0.1:6969", "a.txt", "in/b.txt", "--mode", "netascii", "--blksize", "512",
+           "--windowsize", "1"});
+  auto p = d.options<put_options>();
+  CHECK(p.remote == "in/b.txt");
+  CHECK(p.netascii);
+  CHECK(p.wish.blksize == 512);
+}
