@@ -391,10 +391,15 @@ private:
     if (tsize_) j["tsize"] = *tsize_;
     if (!digest.empty()) j["sha256"] = digest;
     char text[400];
-    std::snprintf(text, sizeof text, "fetched %s -> %s: %llu bytes in %.3f s (%s), blksize %zu, windowsize %u, %llu retransmitted block(s)",
+    // The receiver's side of "retransmitted blocks": the resent blocks that arrived. A resend of a block
+    // it never saw, with nothing later seen either (every loss in lockstep), looks like a first copy:
+    // the timeouts say what the wait cost.
+    std::snprintf(text, sizeof text,
+                  "fetched %s -> %s: %llu bytes in %.3f s (%s), blksize %zu, windowsize %u, %llu retransmitted block(s) arrived, "
+                  "%llu timeout(s)",
                   opt_.remote.c_str(), to_stdout ? "stdout" : opt_.output.c_str(), static_cast<unsigned long long>(st.bytes), secs,
                   human_rate(rate).c_str(), settings_.blksize, settings_.windowsize,
-                  static_cast<unsigned long long>(st.retransmissions));
+                  static_cast<unsigned long long>(st.retransmissions), static_cast<unsigned long long>(st.timeouts));
     std::string line = text;
     if (!digest.empty()) line += "\n" + digest + "  " + (to_stdout ? std::string("-") : opt_.output);
     if (to_stdout) {

@@ -262,11 +262,11 @@ private:
     const double mbps = secs > 0 ? static_cast<double>(st.bytes) / secs / 1e6 : 0.0;
     auto& log = core::log();
     if (o.ok()) {
-      log.info("{}: {} {} B in {:.3f} s ({:.1f} MB/s), blksize {}, windowsize {}, {} retransmitted block(s){}", label,
+      log.info("{}: {} {} B in {:.3f} s ({:.1f} MB/s), blksize {}, windowsize {}, {} retransmitted block(s){}{}", label,
                write ? "received" : "sent", st.bytes, secs, mbps, set.blksize, set.windowsize, st.retransmissions,
-               st.dropped ? ", " + std::to_string(st.dropped) + " simulated loss(es)" : std::string());
+               write ? " arrived" : "", st.dropped ? ", " + std::to_string(st.dropped) + " simulated loss(es)" : std::string());
     } else if (write) {
-      log.warn("{} (after {} B received in {:.3f} s, {} retransmitted block(s)); partial upload removed", o.what, st.bytes,
+      log.warn("{} (after {} B received in {:.3f} s, {} retransmitted block(s) arrived); partial upload removed", o.what, st.bytes,
                secs, st.retransmissions);
     } else {
       // Issue 15: what really went out, not the completed-transfer counter (which said "after 0 B").
