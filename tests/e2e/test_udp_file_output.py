@@ -12,6 +12,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 
 from netlab_e2e import EXIT, NETLAB, scaled
 from test_udp_file import UdpFileBase, error_of, parse_oack, rrq, sha
@@ -63,6 +64,28 @@ class OutputTargets(UdpFileBase):
         self.assertIn(sha(data).encode(), r.stdout)
         self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO was replaced")
         self.assertEqual(sorted(os.listdir(self.out)), ["pipe"])  # no pipe.part left behind
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_fifo_without_reader_waits_and_sigint_is_exit_130(self):
+        self.put("w.bin", b"data")
+        srv = self.serve()
+        fifo = os.path.join(self.out, "pipe")
+        os.mkfifo(fifo)
+        p = self.spawn([NETLAB, "udp-file", "fetch", "127.0.0.1:%d" % srv.port, "w.bin", "-o", fifo])
+        # Wait until it blocks in the FIFO's open (openat = 257 on x86-64, 56 on arm64).
+        deadline = time.monotonic() + scaled(10)
+        blocked = False
+        while time.monotonic() < deadline and not blocked:
+            try:
+                with open("/proc/%d/syscall" % p.pid) as f:
+                    blocked = f.read().split(" ")[0] in ("257", "56")
+            except OSError:
+                break
+            time.sleep(0.01)
+        self.assertTrue(blocked, "the fetch never waited in open()")
+        self.assertEqual(p.terminate(signal.SIGINT), EXIT["interrupted"], p.stderr())
+        self.assertIn("interrupted while waiting for a reader of", p.stderr())
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
         self.assertEqual(srv.terminate(), 0)
 
     def test_output_directory_saves_dir_slash_name(self):

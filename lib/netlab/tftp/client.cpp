@@ -493,7 +493,11 @@ core::outcome open_output(const fetch_options& opt, sink::options so, std::uniqu
       }
     }
   }
+  if (so.stream && fs::is_fifo(fs::status(opt.output, ec))) core::log().debug("{}: waiting for a reader of the FIFO", opt.output);
   dst = sink::create(so, ec);
+  if (!dst && so.stream && ec == std::errc::interrupted)  // a signal while a FIFO's open waited for its reader
+    return core::outcome::fail(exit_code::interrupted, "interrupted while waiting for a reader of " + opt.output,
+                               "a FIFO's writer waits until something opens it for reading, e.g. cat FIFO");
   if (!dst)
     return core::outcome::fail(exit_code::local_io, "create " + (so.temporary.empty() ? opt.output : so.temporary.string()) + ": " + ec.message(),
                                "check the directory exists and is writable");
