@@ -155,6 +155,23 @@ class ServerEventsAndLogs(UdpFileBase):
         self.assertEqual(len({e["id"] for e in events}), 3)
         self.assertEqual(srv.terminate(), 0)
 
+    def test_raw_mode_streams_are_transfer_events_too(self):
+        data = os.urandom(20000)
+        self.put("raw.bin", data)
+        srv = self.serve("--protocol", "raw")
+        r, out = self.fetch(srv.port, "raw.bin", None, "--protocol", "raw")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r, _ = self.fetch(srv.port, "nope.bin", None, "--protocol", "raw")
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        ok = srv.await_json("transfer", timeout=scaled(5))
+        self.assertEqual((ok["proto"], ok["op"], ok["file"], ok["bytes"], ok["result"]), ("raw", "read", "raw.bin", len(data), "ok"))
+        self.assertRegex(ok["peer"], r"^127\.0\.0\.1:\d+$")
+        refused = srv.await_json("transfer", timeout=scaled(5))
+        self.assertEqual((refused["file"], refused["result"]), ("nope.bin", "error"))
+        self.assertIn("no such file", refused["error"])
+        self.assertNotEqual(ok["id"], refused["id"])
+        self.assertEqual(srv.terminate(), 0)
+
     def test_text_mode_prints_only_the_readiness_line(self):
         self.put("t.bin", b"x" * 1000)
         p = self.spawn([NETLAB, "udp-file", "serve", "--root", self.root, "--listen", "127.0.0.1:0"])
