@@ -665,3 +665,51 @@ TEST_CASE("udp-file put: the command line", "[tftp][cli]") {
   CHECK(p.netascii);
   CHECK(p.wish.blksize == 512);
 }
+
+TEST_CASE("udp-file sink: a device or FIFO is written in place, never renamed or removed", "[tftp][files]") {
+  // Issue 15: fetch -o /dev/null --force replaced the device node with a regular file.
+  struct ::stat before {};
+  REQUIRE(::stat("/dev/null", &before) == 0);
+  for (bool fail : {false, true}) {
+    INFO("abandoned " << fail);
+    sink::options o;
+    o.target = "/dev/null";
+    o.stream = true;
+    std::error_code ec;
+    auto s = sink::create(o, ec);
+    REQUIRE(s);
+    const std::uint8_t bytes[3] = {1, 2, 3};
+    CHECK(s->write(bytes, sizeof bytes, ec));
+    if (fail) s->abandon();
+    else CHECK(s->commit(ec));
+    s.reset();
+    struct ::stat after {};
+    REQUIRE(::stat("/dev/null", &after) == 0);
+    CHECK(S_ISCHR(after.st_mode));
+    CHECK(after.st_ino == before.st_ino);
+  }
+  // A FIFO: what is written comes out of it; the node stays a FIFO.
+  const auto dir = fs::temp_directory_path() / ("netlab-sink-fifo-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so the writer's open does not wait
+  REQUIRE(reader >= 0);
+  sink::options o;
+  o.target = fifo;
+  o.stream = true;
+  std::error_code ec;
+  auto s = sink::create(o, ec);
+  REQUIRE(s);
+  const std::uint8_t bytes[4] = {'a', 'b', 'c', 'd'};
+  CHECK(s->write(bytes, sizeof bytes, ec));
+  CHECK(s->commit(ec));
+  char got[8] = {};
+  CHECK(::read(reader, got, sizeof got) == 4);
+  CHECK(std::string(got, 4) == "abcd");
+  ::close(reader);
+  struct ::stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  fs::remove_all(dir);
+}
