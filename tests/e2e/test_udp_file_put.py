@@ -6,10 +6,11 @@ are stopped.
 """
 import json
 import os
+import signal
 import socket
 import time
 
-from netlab_e2e import EXIT, scaled, unused_port
+from netlab_e2e import EXIT, NETLAB, scaled, unused_port
 from test_udp_file import UdpFileBase, rrq, sha
 
 
@@ -101,6 +102,23 @@ class PutToNetlab(UdpFileBase):
 
         r = self.netlab("udp-file", "put", "127.0.0.1:1", src, "--protocol", "raw")
         self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+
+    def test_interrupted_put_is_130_and_the_server_removes_the_partial_file(self):
+        srv = self.serve("--allow-upload")
+        src = self.local("big.bin", os.urandom(4 * 1024 * 1024))
+        p = self.spawn([NETLAB, "udp-file", "put", "127.0.0.1:%d" % srv.port, src, "--blksize", "512", "--windowsize", "1",
+                        "--simulate-loss", "0.1", "--seed", "2", "--timeout", "50ms", "--retries", "20", "-v"])
+        deadline = time.monotonic() + scaled(10)
+        while time.monotonic() < deadline and "transfer to 127.0.0.1" not in p.stderr():  # the OACK came
+            time.sleep(0.01)
+        self.assertIn("transfer to 127.0.0.1", p.stderr(), "the upload never started")
+        self.assertEqual(len(os.listdir(self.root)), 1)  # the server's temporary file
+        self.assertEqual(p.terminate(signal.SIGINT), EXIT["interrupted"], p.stderr())
+        ev = srv.await_json("transfer", timeout=scaled(10))
+        self.assertEqual((ev["op"], ev["result"]), ("write", "error"))
+        self.assertIn("client interrupted", ev["error"])
+        self.assertEqual(os.listdir(self.root), [])
+        self.assertEqual(srv.terminate(), 0)
 
     def test_silent_server_times_out(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
