@@ -1,4 +1,4 @@
-// `netlab udp-file serve` and `netlab udp-file fetch`: flags, validation, and the call into
+// `netlab udp-file serve`, `fetch` and `put`: flags, validation, and the call into
 // lib/netlab/tftp.
 #include <unistd.h>
 

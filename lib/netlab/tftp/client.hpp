@@ -1,6 +1,6 @@
 #pragma once
-/// `netlab udp-file fetch`: a TFTP client (RRQ with options, RFC 1350 fallback) that writes to
-/// OUT.part and renames on success, or streams to stdout.
+/// `netlab udp-file fetch` and `put`: a TFTP client (RRQ or WRQ with options, RFC 1350 fallback). A
+/// fetch writes to OUT.part and renames on success, or writes in place into stdout, a device or a FIFO.
 #include <chrono>
 #include <cstdint>
 #include <memory>
