@@ -88,6 +88,20 @@ class OutputTargets(UdpFileBase):
         self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
         self.assertEqual(srv.terminate(), 0)
 
+    def test_block_device_is_refused_even_with_force(self):
+        if os.geteuid() != 0:
+            self.skipTest("making a block device node needs root")
+        self.put("b.bin", b"data")
+        srv = self.serve()
+        node = os.path.join(self.out, "blk")
+        os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 250))  # a loop device number nothing uses
+        r = self.netlab("udp-file", "fetch", "127.0.0.1:%d" % srv.port, "b.bin", "-o", node, "--force")
+        self.assertEqual(r.returncode, EXIT["local_io"], r.stderr)
+        self.assertRegex(r.stderr, rb"^netlab: udp-file fetch: output .*blk is a block device \(.+\)\n$")
+        self.assertTrue(stat.S_ISBLK(os.stat(node).st_mode))
+        self.assertEqual(sorted(os.listdir(self.out)), ["blk"])
+        self.assertEqual(srv.terminate(), 0)
+
     def test_output_directory_saves_dir_slash_name(self):
         data = os.urandom(5000)
         self.put("d.bin", data)
