@@ -93,8 +93,6 @@ std::string human_rate(double bytes_per_s) {
   return b;
 }
 
-// One client transfer: a fetch (RRQ, receiving into a sink) or, with a `local` path, a put (WRQ,
-// sending a source). Everything else (request retries, option fallback, progress, signals) is shared.
 constexpr std::chrono::milliseconds progress_interval{200};  // 5 redraws a second (issue 15: at most ~10)
 
 // Columns of the terminal on stderr; COLUMNS, then 80, when it is not one (--progress into a file).
@@ -108,6 +106,8 @@ int terminal_columns() {
   return 80;
 }
 
+// One client transfer: a fetch (RRQ, receiving into a sink) or, with a `local` path, a put (WRQ,
+// sending a source). Everything else (request retries, option fallback, progress, signals) is shared.
 class fetcher : public std::enable_shared_from_this<fetcher> {
 public:
   fetcher(const fetch_options& opt, core::runtime& rt, core::reporter& out, std::string local = {})
