@@ -30,7 +30,8 @@ const CLI::Validator probability(
     },
     "P 0-1", "probability");
 
-void add_common(CLI::App* c, common_args& a) {
+// `with_protocol`: put speaks TFTP only (raw mode has no uploads).
+void add_common(CLI::App* c, common_args& a, bool with_protocol = true) {
   c->add_option("--simulate-loss", a.loss, "drop this fraction of outgoing packets (teaching aid), e.g. 0.05")
       ->check(probability)->capture_default_str();
   c->add_option("--simulate-dup", a.dup, "send this fraction of outgoing packets twice")->check(probability)->capture_default_str();
@@ -38,6 +39,7 @@ void add_common(CLI::App* c, common_args& a) {
       ->check(probability)->capture_default_str();
   c->add_option("--seed", a.seed, "seed of the simulated faults (same seed, same faults)")
       ->check(whole(0, UINT64_MAX, "N"))->capture_default_str();
+  if (!with_protocol) return;
   c->add_option("--protocol", a.protocol,
                 "tftp (reliable, standard) or raw (the lesson's unacknowledged 512-byte stream, to compare; "
                 "serve binds 127.0.0.1 in raw mode unless --listen is given)")
@@ -287,7 +289,7 @@ void register_put(CLI::App* g, action& chosen) {
       ->check(CLI::IsMember({"octet", "netascii"}))->capture_default_str();
   p->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
   p->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
-  add_common(p, a->common);
+  add_common(p, a->common, false);
   p->callback([a, &chosen] {
     auto o = a->opt;
     o.server = *core::parse_endpoint(a->target).value;
@@ -308,7 +310,6 @@ void register_put(CLI::App* g, action& chosen) {
     }
     if (o.wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
     if (a->progress && a->no_progress) usage_error("--progress and --no-progress contradict each other");
-    if (protocol_of(a->common) != tftp::protocol::tftp) usage_error("put speaks TFTP only (--protocol raw has no uploads)");
     o.wish.retries = static_cast<unsigned>(a->retries);
     o.netascii = a->mode == "netascii";
     o.faults = faults_of(a->common);
