@@ -12,7 +12,6 @@ import shutil
 import socket
 import struct
 import tempfile
-import threading
 import time
 import unittest
 
@@ -185,22 +184,9 @@ class RootFixture(NetlabTestCase):
         return hwm
 
 
-def drain_stdout(proc):
-    """Reads a server's stdout to its end on a daemon thread. With --json every transfer is an event
-    line, and a pipe nobody reads (64 KiB) would block the server after a few hundred transfers."""
-    def run():
-        try:
-            while os.read(proc.p.stdout.fileno(), 65536):
-                pass
-        except OSError:  # closed by the test's cleanup
-            pass
-    threading.Thread(target=run, daemon=True).start()
-
-
 class HostileTftp(RootFixture):
     def serve(self, *extra):
         srv = self.server("udp-file", "serve", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
-        drain_stdout(srv)  # these tests read nothing after the readiness line
         return srv
 
     def assert_healthy_then_stop(self, srv, bound=MEMORY_BOUND):
@@ -487,7 +473,6 @@ class HostileRaw(RootFixture):
 
     def serve(self, *extra):
         srv = self.server("udp-file", "serve", "--protocol", "raw", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
-        drain_stdout(srv)  # refusals are --json transfer events: thousands in the race tests
         return srv
 
     def raw_client(self, srv):
