@@ -277,6 +277,30 @@ class DebianPackage(NetlabTestCase):
         self.assertEqual(os.listdir(self.root), ["usr"])
 
 
+class Demo(unittest.TestCase):
+    def test_demo_asks_only_for_build_dependencies_and_runs(self):
+        """scripts/demo.sh on this build: the packages it makes sure of (a dpkg-query on PATH that
+        records its questions and answers "installed", so nothing is installed) are the build
+        dependencies, never the test peers or Chromium; and every exchange of the demo works."""
+        tmp = tempfile.mkdtemp(prefix="netlab-demo-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        asked = os.path.join(tmp, "asked")
+        stub = os.path.join(tmp, "dpkg-query")
+        with open(stub, "w") as f:
+            f.write('#!/bin/sh\nfor a; do last=$a; done\necho "$last" >> "%s"\nprintf "install ok installed"\n' % asked)
+        os.chmod(stub, 0o755)
+        env = dict(os.environ, PATH=tmp + ":" + os.environ["PATH"], NETLAB_BUILD=os.path.dirname(os.path.abspath(NETLAB)))
+        p = run([os.path.join(SOURCE, "scripts/demo.sh")], timeout=120, env=env, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout[-3000:] + p.stderr[-3000:])
+        self.assertIn("demo: every exchange worked", p.stdout)
+        with open(asked) as f:
+            packages = set(f.read().split())
+        self.assertIn("libwebsocketpp-dev", packages)
+        self.assertIn("cmake", packages)
+        peers = {"chromium", "socat", "python3-websockets", "node-ws", "tftpd-hpa", "tftp-hpa", "curl", "clang-14", "zsh"}
+        self.assertEqual(packages & peers, set())
+
+
 class DefaultBuildType(unittest.TestCase):
     def test_configure_without_build_type_is_release(self):
         tmp = tempfile.mkdtemp(prefix="netlab-configure-")
