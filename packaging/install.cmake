@@ -43,8 +43,9 @@ set(CPACK_PACKAGE_NAME netlab)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT ${NETLAB_PACKAGE_CONTACT})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "network lab in one binary: WebSocket, TCP, UDP and TFTP servers and clients")
+# The extended description (CPack puts the summary above it and indents each line).
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "${CPACK_PACKAGE_DESCRIPTION_SUMMARY}\n Real servers and clients for the protocols people learn networking with:\n a WebSocket echo server and client, TCP and UDP acknowledge/echo servers and\n netcat-like clients with a load mode, and a TFTP server and client.")
+    "Real servers and clients for the protocols people learn networking with:\na WebSocket echo server and client, TCP and UDP acknowledge/echo servers and\nnetcat-like clients with a load mode, and a TFTP server and client.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)          # netlab_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)           # Depends: from dpkg-shlibdeps (package dpkg-dev)
