@@ -70,11 +70,35 @@ std::string full_name(const CLI::App* app) {
 
 // ---- roff ----
 
+// The code point of the UTF-8 sequence at s[i] (advancing i past it), or '?' for a bad byte.
+unsigned long next_code_point(const std::string& s, std::size_t& i) {
+  const auto b = static_cast<unsigned char>(s[i++]);
+  const int extra = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : -1;
+  if (extra < 0 || i + extra > s.size()) return '?';
+  unsigned long cp = b & (0x3F >> extra);
+  for (int k = 0; k < extra; ++k) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c & 0xC0) != 0x80) return '?';
+    cp = (cp << 6) | (c & 0x3F);
+    ++i;
+  }
+  return cp;
+}
+
 // Text for a roff line: backslashes and minus signs escaped (an unescaped '-' may become a
-// hyphen, and then a copied "--listen" no longer works), no control character at the start.
+// hyphen, and then a copied "--listen" no longer works), no control character at the start, and
+// other than ASCII as \[uXXXX] (with_fallbacks() gives those a stand-in for ASCII terminals).
 std::string roff(const std::string& s) {
   std::string out;
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      char u[16];
+      std::snprintf(u, sizeof u, "\\[u%04lX]", next_code_point(s, i));
+      out += u;
+      continue;
+    }
+    ++i;
     if (c == '\\') out += "\\e";
     else if (c == '-') out += "\\-";
     else out += c;
@@ -157,6 +181,19 @@ void see_also(std::ostream& out, const std::vector<std::string>& pages) {
     out << bold(pages[i]) << "(1)" << (i + 1 < pages.size() ? ",\n" : "\n");
   out << ".PP\nThe full documentation, with example sessions, is installed as Markdown under "
          "share/doc/netlab (/usr/share/doc/netlab from the Debian package; docs/ in the source tree).\n";
+}
+
+// A page with a stand-in ("?") for each non-ASCII character it uses, declared after .TH: without
+// it, man in the C locale (ASCII output) warns "can't find special character" for the Chinese
+// example of tcp serve. `.fchar` applies only where the output device lacks the glyph (not UTF-8).
+std::string with_fallbacks(const std::string& page) {
+  std::string decl;
+  for (std::size_t at = page.find("\\[u"); at != std::string::npos; at = page.find("\\[u", at + 1)) {
+    const std::string glyph = page.substr(at, page.find(']', at) - at + 1);
+    if (decl.find(glyph) == std::string::npos) decl += ".fchar " + glyph + " ?\n";
+  }
+  const auto th_end = page.find('\n', page.find("\n.TH ") + 1) + 1;
+  return page.substr(0, th_end) + decl + page.substr(th_end);
 }
 
 std::string main_page(const CLI::App& app) {
@@ -402,9 +439,9 @@ bool write_man_pages(const std::string& dir) {
   globals g;
   action chosen;
   const auto app = make_app(g, chosen);
-  if (!write_file(dir + "/netlab.1", main_page(*app))) return false;
+  if (!write_file(dir + "/netlab.1", with_fallbacks(main_page(*app)))) return false;
   for (const auto* group : subcommands_of(app.get()))
-    if (!write_file(dir + "/netlab-" + group->get_name() + ".1", group_page(*app, group))) return false;
+    if (!write_file(dir + "/netlab-" + group->get_name() + ".1", with_fallbacks(group_page(*app, group)))) return false;
   return true;
 }
 

@@ -50,9 +50,10 @@ def help_of(*words):
     return subs, opts
 
 
-def render(page):
+def render(page, locale="C.UTF-8"):
     """man's rendering of a page at 80 columns: (text, warnings and errors)."""
-    env = dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8", MAN_KEEP_FORMATTING="")
+    env = dict(os.environ, MANWIDTH="80", LC_ALL=locale)
+    env.pop("MAN_KEEP_FORMATTING", None)
     p = subprocess.run(["man", "--warnings", "-l", page], capture_output=True, timeout=scaled(30),
                        env=env, stdin=subprocess.DEVNULL)
     # Piped output has no overstrike; drop any left so words compare as typed.
@@ -132,6 +133,8 @@ class Installed(NetlabTestCase):
             page = "netlab-%s.1" % group
             text, warnings = render(self.path(MAN1 + "/" + page + ".gz"))
             self.assertEqual(warnings, "", page)
+            # And on an ASCII terminal (C locale), where non-ASCII text has a stand-in.
+            self.assertEqual(render(self.path(MAN1 + "/" + page + ".gz"), "C")[1], "", page + " in the C locale")
             self.assertRegex(text, r"(?m)^NAME\n\s+netlab-%s - \S" % re.escape(group))
             commands, group_opts = help_of(group)
             self.assertTrue(commands, "netlab %s --help lists no commands" % group)
@@ -160,6 +163,7 @@ class Installed(NetlabTestCase):
         self.assertRegex(serve, r"-l, --listen HOST:PORT\n\s+address to listen on")
         self.assertRegex(serve, r"--mode \S*\n\s+what to do with received data.*\n\s+Default: ack")
         self.assertIn("RFC 862", serve)  # the command's footer (its modes)
+        self.assertIn("--reply '伺服器端回傳伺服器端已接收到 {msg}' --once", serve)  # UTF-8 kept
 
     def bash_complete(self, *words):
         """Sources the installed bash completion and calls _netlab for `words` (the last one is being
