@@ -229,6 +229,8 @@ std::string group_page(const CLI::App& app, const CLI::App* group) {
   if (subs.empty()) out << usage_of(group) << "\n";
   for (std::size_t i = 0; i < subs.size(); ++i) out << (i ? ".br\n" : "") << usage_of(subs[i]) << "\n";
   out << ".SH DESCRIPTION\n" << roff(group->get_description()) << ".\n";
+  for (const auto* sub : subs)
+    out << ".TP\n" << bold(full_name(sub)) << "\n" << roff(sub->get_description()) << "\n";
   footer_block(out, footer_of(group));
   if (!options_of(group, false).empty() || !options_of(group, true).empty()) {
     out << ".SH OPTIONS\n";
