@@ -101,6 +101,7 @@ std::string roff(const std::string& s) {
     ++i;
     if (c == '\\') out += "\\e";
     else if (c == '-') out += "\\-";
+    else if (c == '\n') out += ' ';  // one roff line: a break could start a line with '.'
     else out += c;
   }
   if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
