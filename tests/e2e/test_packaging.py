@@ -90,8 +90,12 @@ class Installed(NetlabTestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="netlab-install-")
         cls.prefix = os.path.join(cls.tmp, "usr")
-        run(["cmake", "--install", BUILD, "--prefix", cls.prefix])
-        cls.groups = help_of()[0]
+        try:
+            run(["cmake", "--install", BUILD, "--prefix", cls.prefix])
+            cls.groups = help_of()[0]
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)  # tearDownClass does not run then
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -234,13 +238,19 @@ class DebianPackage(NetlabTestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="netlab-deb-")
         out = os.path.join(cls.tmp, "out")
-        run(["cpack", "-G", "DEB", "--config", os.path.join(BUILD, "CPackConfig.cmake"), "-B", out], timeout=180)
-        cls.version = run([NETLAB, "--version"], timeout=10).stdout.split()[-1]
-        cls.debs = sorted(f for f in os.listdir(out) if f.endswith(".deb"))
-        cls.deb = os.path.join(out, "netlab_%s_amd64.deb" % cls.version)
-        cls.root = os.path.join(cls.tmp, "root")
-        if os.path.isfile(cls.deb):
-            run(["dpkg", "-x", cls.deb, cls.root], timeout=60)
+        try:
+            # cpack installs this build tree into its staging area (its "preinstall" step finds
+            # everything up to date: the suite runs after the build) and packs it.
+            run(["cpack", "-G", "DEB", "--config", os.path.join(BUILD, "CPackConfig.cmake"), "-B", out], timeout=180)
+            cls.version = run([NETLAB, "--version"], timeout=10).stdout.split()[-1]
+            cls.debs = sorted(f for f in os.listdir(out) if f.endswith(".deb"))
+            cls.deb = os.path.join(out, "netlab_%s_amd64.deb" % cls.version)
+            cls.root = os.path.join(cls.tmp, "root")
+            if os.path.isfile(cls.deb):
+                run(["dpkg", "-x", cls.deb, cls.root], timeout=60)
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
 
     @classmethod
     def tearDownClass(cls):
