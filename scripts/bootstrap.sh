@@ -12,6 +12,9 @@ shift || true
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$here" -B "$build" "${launcher[@]}" "$@" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target netlab 2>&1 | grep -E 'error|warning|Error' || true
+targets=(netlab)
+# The man pages and completions too (seconds), so that `cmake --install` works next.
+grep -q '^NETLAB_DOCS:BOOL=ON' "$build/CMakeCache.txt" && targets+=(netlab_docs)
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" 2>&1 | grep -E 'error|warning|Error' || true
 test -x "$build/netlab" || { echo "netlab: bootstrap: build failed (see: cmake --build $build --target netlab)" >&2; exit 1; }
 echo "built $build/netlab" >&2
