@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "docgen.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/text.hpp"
 
@@ -198,6 +199,8 @@ std::unique_ptr<CLI::App> make_app(globals& g, action& chosen) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe or socket is an error code, not a kill
+  // The build's hidden --generate-man / --generate-completion (cmd/docgen.hpp), before parsing.
+  if (auto rc = docgen::handle(argc, argv)) return *rc;
   globals g;
   action chosen;
   try {
