@@ -4,6 +4,9 @@
 #include <limits>
 #include <thread>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -155,6 +158,19 @@ CLI::Option* add_busy_poll(CLI::App* app, std::chrono::microseconds& target) {
 }
 
 void usage_error(const std::string& message) { throw CLI::ValidationError(message); }
+
+core::outcome stdin_failure(std::error_code ec) {
+  if (ec == std::errc::is_a_directory)
+    return core::outcome::fail(exit_code::local_io, "stdin is a directory", "redirect a file with < FILE, or pipe data in");
+  return core::outcome::fail(exit_code::local_io, "read stdin: " + ec.message(), "check what stdin is redirected from");
+}
+
+std::optional<core::outcome> stdin_unreadable() {
+  struct stat st {};
+  if (::fstat(0, &st) != 0) return stdin_failure(std::error_code(errno, std::generic_category()));
+  if (S_ISDIR(st.st_mode)) return stdin_failure(std::make_error_code(std::errc::is_a_directory));
+  return std::nullopt;
+}
 
 std::string default_hint(exit_code code, const std::string& command) {
   const std::string help = command.empty() ? "netlab --help" : "netlab " + command + " --help";

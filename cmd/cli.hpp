@@ -113,6 +113,12 @@ std::optional<core::load_options> load_from(CLI::App* app, const load_args& a);
 /// {"event":"error","command":...,"exit":N,"message":...,"hint":...} as the last line of stdout.
 void report_failure(const std::string& command, const core::outcome& o, bool json = false);
 
+/// stdin could not be read (ec from read or fstat): exit 6, a directory named as such.
+core::outcome stdin_failure(std::error_code ec);
+/// Checks stdin before a client connects to anything: a directory (`< /tmp`) is the exit-6 failure
+/// at once, rather than after a connection was made (or failed). nullopt when it looks readable.
+std::optional<core::outcome> stdin_unreadable();
+
 /// The generic hint for a failure with this exit code and no hint of its own (never empty).
 std::string default_hint(exit_code code, const std::string& command);
 
