@@ -8,15 +8,14 @@ build_pkgs=(cmake g++ make pkg-config libasio-dev libwebsocketpp-dev libcli11-de
 # scripts/test.sh's fuzz (libFuzzer) and ThreadSanitizer stages.
 sanitizer_pkgs=(clang-14 libclang-rt-14-dev)
 test_pkgs=(socat ncat netcat-openbsd python3 python3-websockets nodejs node-ws curl
-           tftp-hpa tftpd-hpa atftp openssl procps chromium
-           python3-jsonschema tmux iproute2 util-linux)
-# python3-jsonschema: tests/e2e/test_json_events.py validates --json output against docs/events.schema.json;
-# tmux: interactive (terminal) tests; iproute2 + util-linux (unshare): the multicast test's private
-# network namespace.
+           tftp-hpa tftpd-hpa atftp openssl procps chromium tmux)
 bench_pkgs=(golang-go golang-github-gorilla-websocket-dev iperf3 linux-perf)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${sanitizer_pkgs[@]}")
 [[ "${1:-}" == "--bench" ]] && want+=("${bench_pkgs[@]}")
+# tests/e2e/test_json_events.py validates --json output against docs/events.schema.json (jsonschema);
+# the udp broadcast/multicast tests run in a private network namespace (unshare, ip).
+want+=(python3-jsonschema iproute2 util-linux)
 
 missing=()
 for p in "${want[@]}"; do
