@@ -329,8 +329,8 @@ std::optional<usage_failure> check_commands(const CLI::App& app, const std::vect
   }
   const auto names = command_names(*at);
   if (!names.empty() && at->get_name() != "help")
-    return usage_failure{path, path.empty() ? "a command group is required: " + join(names, ", ")
-                                            : "a command is required: " + join(names, " or "),
+    return usage_failure{path, path.empty() ? "missing command group: " + join(names, ", ")
+                                            : "missing command: " + join(names, " or "),
                          "see '" + (path.empty() ? std::string("netlab --help") : "netlab " + path + " --help") + "'"};
   return std::nullopt;
 }
@@ -445,7 +445,7 @@ usage_failure explain(const CLI::App& app, const CLI::Error& e) {
   } else if (msg == "A subcommand is required" || starts_with(msg, "Requires at least") ||
              starts_with(msg, "Requires at most")) {
     const auto names = command_names(*at);
-    f.what = "a command is required: " + join(names, " or ");
+    f.what = "missing command: " + join(names, " or ");
   } else if (!msg.empty() && msg[0] >= 'A' && msg[0] <= 'Z' && msg.size() > 1 && msg[1] >= 'a' && msg[1] <= 'z') {
     f.what = msg;
     f.what[0] = static_cast<char>(f.what[0] - 'A' + 'a');  // netlab's lines start in lower case
