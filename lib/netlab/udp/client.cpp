@@ -41,6 +41,10 @@ core::outcome open_connected(udp::socket& sock, const core::endpoint& target, ud
     }
     ec = e;
   }
+  // EACCES from connect(): a broadcast address without SO_BROADCAST (not a privileged port: UDP
+  // clients bind none).
+  if (ec == asio::error::access_denied)
+    return core::outcome::fail(ec, "connect " + name, "is it a broadcast address? add --broadcast");
   return core::outcome::fail(ec, "connect " + name, core::hint_for(ec));
 }
 
@@ -122,6 +126,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
     if (ec == asio::error::access_denied && !opt_.broadcast)  // EACCES: a broadcast address without SO_BROADCAST
       return finish(core::outcome::fail(exit_code::network, what + ": " + ec.message(),
                                         "is it a broadcast address? add --broadcast"));
+    if (ec == asio::error::network_unreachable && group_ && peer_.address().is_multicast())
+      return finish(core::outcome::fail(exit_code::network, what + ": " + ec.message(),
+                                        "no route for the multicast group: name the interface to send on with "
+                                        "--interface ADDRESS"));
     finish(core::outcome::fail(ec, what, core::hint_for(ec)));
   }
 
