@@ -1,4 +1,5 @@
 // `netlab udp serve` and `netlab udp send`: flags, validation, and the call into lib/netlab/udp.
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -63,8 +64,9 @@ void register_udp_serve(CLI::App* udp, action& chosen) {
       ->type_name("GROUP")
       ->check(CLI::Validator(
           [](std::string& g) {
-            auto p = core::parse_endpoint(g + ":0");
-            return p ? std::string() : "'" + g + "' is not an IP address";
+            unsigned char buf[sizeof(in6_addr)];
+            const bool ip = ::inet_pton(AF_INET, g.c_str(), buf) == 1 || ::inet_pton(AF_INET6, g.c_str(), buf) == 1;
+            return ip ? std::string() : "'" + g + "' is not an IP address (a group is a literal, e.g. 239.1.2.3)";
           },
           "", "group"));
   s->add_option("--interface", a->opt.interface_address, "--join: IPv4 address of the interface to join on, e.g. 127.0.0.1")
