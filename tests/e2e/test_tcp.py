@@ -612,3 +612,19 @@ class TcpDialContract(NetlabTestCase):
         wait_pane("EXIT=0")
         self.assertNotIn("command not found", pane())  # nothing typed leaked to the shell
         self.assertEqual(srv.terminate(), 0)
+
+
+class TcpServeUnreadStdout(NetlabTestCase):
+    def test_unread_json_stdout_never_stalls_the_server(self):
+        # The harness reads the readiness line and nothing more: 2,000 connections' events
+        # (~300 KB) overflow the 64 KiB pipe. The server drops events rather than stop serving.
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        for i in range(2000):
+            with socket.socket() as s:
+                s.settimeout(scaled(5))
+                s.connect(("127.0.0.1", srv.port))
+                s.sendall(b"%d" % i)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(s), b"%d" % i)
+        self.assertEqual(srv.terminate(), 0)
+        self.assertIn("dropping --json", srv.stderr())

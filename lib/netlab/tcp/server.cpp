@@ -24,6 +24,7 @@
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/core/report.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/core/text.hpp"
 #include "netlab/tcp/limits.hpp"
 #include "netlab/tcp/preview.hpp"
@@ -143,7 +144,7 @@ class session : public std::enable_shared_from_this<session> {
     core::log().info("open {} ({} active)", peer_, srv_->active());
     if (srv_->out().json()) {
       number_ = srv_->next_id();
-      srv_->out().result({{"event", "connection"}, {"proto", "tcp"}, {"id", number_}, {"peer", peer_}}, "");
+      core::server_event(srv_->out(), {{"event", "connection"}, {"proto", "tcp"}, {"id", number_}, {"peer", peer_}});
     }
     if (opt_.idle_timeout.count() > 0) arm_idle();
     do_wait_read();
@@ -357,7 +358,7 @@ class session : public std::enable_shared_from_this<session> {
     const auto elapsed = steady::now() - opened_;
     core::log().info("close {}: {}; in {} B, out {} B, {}", peer_, reason, in_, out_, seconds_text(elapsed));
     if (number_)
-      srv_->out().result({{"event", "closed"},
+      core::server_event(srv_->out(), {{"event", "closed"},
                           {"proto", "tcp"},
                           {"id", number_},
                           {"peer", peer_},
@@ -365,8 +366,7 @@ class session : public std::enable_shared_from_this<session> {
                           {"reason", reason},
                           {"bytes_in", in_},
                           {"bytes_out", out_},
-                          {"seconds", std::chrono::duration<double>(elapsed).count()}},
-                         "");
+                          {"seconds", std::chrono::duration<double>(elapsed).count()}});
   }
 
   std::shared_ptr<server> srv_;
