@@ -198,7 +198,7 @@ void register_udp_send(CLI::App* udp, action& chosen) {
 }  // namespace
 
 void register_udp(CLI::App& app, action& chosen) {
-  auto* udp = app.add_subcommand("udp", "UDP server (ack, echo) and client with retries and a load mode");
+  auto* udp = app.add_subcommand("udp", "UDP server (ack, echo, print; multicast groups) and client with retries, broadcast and a load mode");
   udp->require_subcommand(1);
   register_udp_serve(udp, chosen);
   register_udp_send(udp, chosen);
