@@ -14,7 +14,9 @@ package_pkgs=(dpkg-dev file)
 sanitizer_pkgs=(clang-14 libclang-rt-14-dev)
 test_pkgs=(socat ncat netcat-openbsd python3 python3-websockets nodejs node-ws curl
            tftp-hpa tftpd-hpa atftp openssl procps chromium tmux
-           man-db zsh)  # test_packaging: renders the man pages, runs the zsh completion
+           man-db zsh      # test_packaging: renders the man pages, runs the zsh completion
+           python3-jsonschema  # test_json_events: --json output against docs/events.schema.json
+           iproute2 util-linux)  # udp broadcast/multicast tests in a private network namespace
 bench_pkgs=(golang-go golang-github-gorilla-websocket-dev iperf3 linux-perf)
 
 want=("${build_pkgs[@]}" "${package_pkgs[@]}" "${test_pkgs[@]}" "${sanitizer_pkgs[@]}")

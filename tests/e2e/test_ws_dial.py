@@ -216,7 +216,7 @@ class WsExitRules(NetlabTestCase):
         # One connection admitted, two answered 503: messages complete AND errors are counted.
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-connections", "1")
         r = self.dial("ws://127.0.0.1:%d/echo" % srv.port, "--connections", "3", "--duration", "1s", "--json")
-        rep = json.loads(r.stdout.splitlines()[-1])
+        rep = json.loads(r.stdout.splitlines()[-2])  # the last line is the error event (docs/cli.md)
         self.assertEqual((rep["errors"], rep["connect_errors"]), (2, 2), r.stdout)
         self.assertGreater(rep["messages"], 0)
         self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)  # was 0 with `errors 2`
