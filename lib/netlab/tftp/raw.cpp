@@ -26,6 +26,7 @@
 
 #include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/client.hpp"
 #include "netlab/tftp/detail/listen.hpp"
@@ -362,15 +363,14 @@ private:
                      {"datagrams", st.sent},                 {"simulated_losses", st.dropped},
                      {"result", st.error.empty() ? "ok" : "error"}};
     if (!st.error.empty()) j["error"] = st.error;
-    out_.result(j, {});
+    core::server_event(out_, j);
   }
 
   void report_refusal(const std::string& file, const std::string& why) {
     if (!out_.json()) return;
-    out_.result(nlohmann::json{{"event", "transfer"}, {"proto", "raw"}, {"id", ++streams_}, {"peer", core::to_string(peer_)},
-                               {"op", "read"}, {"file", file}, {"bytes", 0}, {"seconds", 0.0}, {"result", "error"},
-                               {"error", "refused: " + why}},
-                {});
+    core::server_event(out_, {{"event", "transfer"}, {"proto", "raw"}, {"id", ++streams_}, {"peer", core::to_string(peer_)},
+                              {"op", "read"}, {"file", file}, {"bytes", 0}, {"seconds", 0.0}, {"result", "error"},
+                              {"error", "refused: " + why}});
   }
 
   void pump() {

@@ -16,6 +16,7 @@
 
 #include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/detail/listen.hpp"
 #include "netlab/tftp/detail/listen_guard.hpp"
@@ -145,7 +146,7 @@ private:
         nlohmann::json j = transfer_event(++transfers_started_, peer, write, req->filename);
         j["result"] = "error";
         j["error"] = "refused: " + why + " (ERROR " + std::to_string(static_cast<int>(code)) + ")";
-        out_.result(j, {});
+        core::server_event(out_, j);
       }
     };
     const bool netascii = iequals(req->mode, "netascii");
@@ -284,7 +285,7 @@ private:
       j["timeouts"] = st.timeouts;
       j["result"] = o.ok() ? "ok" : "error";
       if (!o.ok()) j["error"] = o.what;
-      out_.result(j, {});
+      core::server_event(out_, j);
     }
     core::lifecycle::session_id lc_id = 0;
     {
