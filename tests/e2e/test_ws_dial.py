@@ -99,8 +99,10 @@ class WsDial(NetlabTestCase):
         r = self.dial("ws://127.0.0.1:%d/x" % port, "--json", input="one\ntwo\r\nthree".encode())
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = [json.loads(l) for l in r.stdout.decode().splitlines()]
-        self.assertEqual([l["data"] for l in lines], ["one", "two", "three"])
-        self.assertEqual({l["type"] for l in lines}, {"text"})
+        messages = [l for l in lines if l["event"] == "message"]
+        self.assertEqual([l["text"] for l in messages], ["one", "two", "three"])
+        self.assertEqual({l["type"] for l in messages}, {"text"})
+        self.assertEqual([l["bytes"] for l in messages], [3, 3, 5])
 
     def test_default_message_is_the_lesson(self):
         port = self.py_server()

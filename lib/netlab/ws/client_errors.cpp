@@ -96,6 +96,11 @@ core::outcome handshake_failure(std::error_code ec, const dial_options& opt) {
 
 core::outcome describe_failure(const failure_facts& f, const dial_options& opt) {
   const std::string where = opt.target.str();
+  // The handshake's own error after a refused certificate is only "shutdown while in init".
+  if (!f.tls_verify_error.empty())
+    return core::outcome::fail(exit_code::protocol,
+                               "TLS handshake with " + where + ": certificate verify failed (" + f.tls_verify_error + ")",
+                               "to trust the server's certificate give --cacert FILE (or --insecure for a test server)");
   const int status = f.http_status;
   if (status != 0) {
     std::string hint = "the server refused the upgrade";

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <asio/steady_timer.hpp>
 
@@ -21,7 +23,18 @@
 #include "netlab/tcp/client.hpp"
 #include "netlab/ws/client.hpp"
 
+namespace asio::ssl {
+class context;
+}  // namespace asio::ssl
+
 namespace netlab::ws::detail {
+
+using ssl_context_ptr = std::shared_ptr<asio::ssl::context>;
+
+/// The TLS context of a wss:// client: system CAs or --cacert, host name checked, or --insecure.
+/// When the server's certificate fails verification, OpenSSL's reason ("self-signed certificate")
+/// goes to *verify_error (if given), since the handshake's own error only says the peer shut down.
+ssl_context_ptr make_client_tls(const dial_options& opt, std::shared_ptr<std::string> verify_error);
 
 /// What the glue knows about a connection that failed before it opened.
 struct failure_facts {
@@ -29,6 +42,7 @@ struct failure_facts {
   std::string http_reason;      ///< its reason phrase
   std::error_code ec;           ///< websocketpp's own error
   std::error_code transport_ec; ///< the transport's (Asio's) error kept by websocketpp
+  std::string tls_verify_error; ///< why the certificate was refused, or empty
 };
 
 /// How a connection closed, from the glue.
@@ -79,6 +93,12 @@ class wire_events {
 /// not a WebSocket server), by error category and code, never by message text (client_errors.cpp).
 core::outcome describe_failure(const failure_facts& f, const dial_options& opt);
 
+/// Asks target on a side connection whether it speaks TLS (tls = true: a TLS handshake, any
+/// certificate, completes) or plain HTTP (tls = false: a GET / is answered "HTTP/..."); `done(yes)`
+/// runs on ioc within `limit` (client_probe.cpp).
+void probe_server(asio::io_context& ioc, const url& target, bool tls, std::chrono::milliseconds limit,
+                  std::function<void(bool)> done);
+
 /// "1011 Internal endpoint error (boom)": a close code, its name and the reason.
 std::string close_text(int code, const std::string& reason);
 
@@ -94,6 +114,8 @@ class exchange_session final : public wire_events, public std::enable_shared_fro
   /// Ends the run with `o` (the first call wins).
   void finish(core::outcome o);
   const core::outcome& result() const { return result_; }
+  /// Where the TLS context records why it refused the server's certificate.
+  const std::shared_ptr<std::string>& verify_error() const { return verify_error_; }
 
   void on_open() override;
   void on_message(bool binary, const std::string& payload) override;
@@ -103,12 +125,20 @@ class exchange_session final : public wire_events, public std::enable_shared_fro
   void on_close(const close_facts& f) override;
 
  private:
+  void on_signal();
+  core::outcome tls_mismatch(bool wss_to_plain) const;
   void start_stdin();
   void on_input(std::string data, bool eof, std::error_code ec);
   bool can_send_more() const;
   void send_lines();
+  void line_in(const std::string& line);
   void send(const std::string& data, bool binary);
   void maybe_close();
+  void close_now(int code, const std::string& reason);
+  void complain(const std::string& what);
+  void echo_sent(const std::string& text);
+  void echo_received(const std::string& text);
+  void note(const std::string& text);
 
   const dial_options opt_;
   core::runtime& rt_;
@@ -116,13 +146,19 @@ class exchange_session final : public wire_events, public std::enable_shared_fro
   wire* wire_ = nullptr;
   asio::steady_timer timer_;
   asio::steady_timer close_timer_;
+  asio::steady_timer probe_timer_;
+  std::shared_ptr<std::string> verify_error_;
   core::outcome result_;
   std::unique_ptr<core::fd_pump> pump_;  ///< after the timers: destroyed (joined) before them
   std::string pending_;                  ///< stdin bytes read and not yet sent, from pos_
   std::size_t pos_ = 0;
-  std::uint64_t sent_ = 0, received_ = 0;
+  std::uint64_t sent_ = 0, received_ = 0, bytes_in_ = 0, bytes_out_ = 0;
+  std::chrono::steady_clock::time_point opened_at_;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> pings_;  ///< unanswered /ping
+  int close_code_ = 0;
+  std::string close_reason_, close_by_, peer_;
   bool open_ = false, closing_ = false, done_ = false, input_done_ = false, default_sent_ = false;
-  bool reading_ = false, stdin_eof_ = false;
+  bool reading_ = false, stdin_eof_ = false, interrupted_once_ = false, probing_ = false;
 };
 
 /// The load mode's per-connection logic (client_load.cpp); the glue supplies each worker's
@@ -140,5 +176,11 @@ using connector_factory = std::function<std::unique_ptr<load_connector>(asio::io
 
 /// Runs the load mode through the one load driver, with connections from `make`.
 core::outcome run_load(const dial_options& opt, core::runtime& rt, core::reporter& out, const connector_factory& make);
+
+/// The four websocketpp client types, one translation unit each (client_plain.cpp ...).
+core::outcome dial_plain(const dial_options& opt, core::runtime& rt, core::reporter& out);
+core::outcome dial_plain_deflate(const dial_options& opt, core::runtime& rt, core::reporter& out);
+core::outcome dial_tls(const dial_options& opt, core::runtime& rt, core::reporter& out);
+core::outcome dial_tls_deflate(const dial_options& opt, core::runtime& rt, core::reporter& out);
 
 }  // namespace netlab::ws::detail

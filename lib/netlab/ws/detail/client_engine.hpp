@@ -2,12 +2,10 @@
 /// The websocketpp glue of ws-echo dial: the only part that is a template over the websocketpp client
 /// type. It configures an endpoint, forwards each connection's handlers to the non-template logic in
 /// client_session.hpp (exchange, load connections, failure mapping) and implements `wire` for it.
-/// Included by client.cpp (ws://) and client_tls.cpp (wss://) only.
+/// Included by client_plain.cpp, client_plain_deflate.cpp, client_tls.cpp and client_tls_deflate.cpp only.
 #include <algorithm>
 #include <memory>
 #include <unordered_map>
-
-#include <asio/ssl/host_name_verification.hpp>
 
 #include "netlab/core/log.hpp"
 #include "netlab/ws/client.hpp"
@@ -15,11 +13,6 @@
 #include "netlab/ws/detail/wspp.hpp"
 
 namespace netlab::ws::detail {
-
-using ssl_context_ptr = std::shared_ptr<asio::ssl::context>;
-
-/// The TLS context of a wss:// client: system CAs or --cacert, host name checked, or --insecure.
-ssl_context_ptr make_client_tls(const dial_options& opt);  // client_tls.cpp
 
 /// "HOST:PORT" ("[::1]:PORT") of an Asio endpoint, or empty.
 template <class Endpoint>
@@ -88,15 +81,16 @@ void prepare(const Con& con, const dial_options& opt) {
 }
 
 template <class Client, bool Tls>
-void init_client(Client& c, const dial_options& opt, asio::io_context& ioc) {
+void init_client(Client& c, const dial_options& opt, asio::io_context& ioc, std::shared_ptr<std::string> verify_error = {}) {
   c.clear_access_channels(websocketpp::log::alevel::all);
   // The failure is reported once, as netlab's one-line error; websocketpp's own account only at -v.
   c.clear_error_channels(websocketpp::log::elevel::all);
   if (core::log().should_log(spdlog::level::debug))
     c.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
+  // -vv: websocketpp's connect/disconnect lines; the frames and the handshake are traced decoded by
+  // the session (trace.hpp), not as websocketpp's raw "Header Bytes" dumps (frame_header channel).
   if (core::log().should_log(spdlog::level::trace))
-    c.set_access_channels(websocketpp::log::alevel::connect | websocketpp::log::alevel::disconnect |
-                          websocketpp::log::alevel::frame_header);
+    c.set_access_channels(websocketpp::log::alevel::connect | websocketpp::log::alevel::disconnect);
   c.init_asio(&ioc);
   c.set_tcp_pre_init_handler([&c](websocketpp::connection_hdl h) {
     std::error_code ec;
@@ -107,7 +101,7 @@ void init_client(Client& c, const dial_options& opt, asio::io_context& ioc) {
     }
   });
   if constexpr (Tls) {
-    auto ctx = make_client_tls(opt);
+    auto ctx = make_client_tls(opt, std::move(verify_error));
     c.set_tls_init_handler([ctx](websocketpp::connection_hdl) { return ctx; });
   }
 }
@@ -165,9 +159,9 @@ core::outcome run_exchange(const dial_options& opt, core::runtime& rt, core::rep
   // Destroyed in reverse: the wire, the session (joins the stdin reader, cancels its timers), then
   // the endpoint. Handlers still queued in the io_context hold only weak references.
   Client c;
-  init_client<Client, Tls>(c, opt, rt.ioc());
-  c.set_max_message_size(static_cast<std::size_t>(opt.max_message));  // inflated size too (wspp.hpp)
   auto s = std::make_shared<exchange_session>(opt, rt, out);
+  init_client<Client, Tls>(c, opt, rt.ioc(), s->verify_error());
+  c.set_max_message_size(static_cast<std::size_t>(opt.max_message));  // inflated size too (wspp.hpp)
   std::weak_ptr<exchange_session> weak = s;
   // Before get_connection(): a connection copies the endpoint's handlers when it is created.
   forward_handlers(c, [weak](websocketpp::connection_hdl) -> wire_events* { return weak.lock().get(); });
