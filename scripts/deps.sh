@@ -8,7 +8,7 @@ build_pkgs=(cmake g++ make pkg-config libasio-dev libwebsocketpp-dev libcli11-de
 # scripts/test.sh's fuzz (libFuzzer) and ThreadSanitizer stages.
 sanitizer_pkgs=(clang-14 libclang-rt-14-dev)
 test_pkgs=(socat ncat netcat-openbsd python3 python3-websockets nodejs node-ws curl
-           tftp-hpa tftpd-hpa atftp openssl procps chromium)
+           tftp-hpa tftpd-hpa atftp openssl procps chromium tmux)
 bench_pkgs=(golang-go golang-github-gorilla-websocket-dev iperf3 linux-perf)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${sanitizer_pkgs[@]}")

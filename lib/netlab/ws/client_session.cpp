@@ -514,7 +514,7 @@ void exchange_session::finish(core::outcome o) {
   close_timer_.cancel();
   probe_timer_.cancel();
   if (pump_) pump_->stop();  // joins the stdin reader: nothing is posted after this
-  if (open_ && !closing_) {
+  if (open_ && !closing_ && close_by_.empty()) {
     // Ending without a close handshake (a failure, an interrupt): say goodbye anyway.
     close_code_ = result_.code == exit_code::interrupted ? close_going_away : close_normal;
     close_by_ = "local";
