@@ -490,3 +490,40 @@ class WsDialContract(NetlabTestCase):
         self.assertEqual(p.wait(timeout=scaled(10)), 0, p.stderr())
         closed = p.await_json("closed", timeout=scaled(5))
         self.assertEqual((closed["code"], closed["reason"], closed["by"]), (1001, "server shutting down", "peer"))
+
+
+class WsDialLogs(NetlabTestCase):
+    """Issue 16: -v logs received messages too; -vv shows decoded frames both ways and the handshake."""
+
+    def setUp(self):
+        super().setUp()
+        self.srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        self.url = "ws://127.0.0.1:%d/echo" % self.srv.port
+
+    def test_v_logs_sent_and_received_messages(self):
+        r = self.netlab("-v", "ws-echo", "dial", self.url, "-m", "hello")
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+        self.assertIn(b"sent text 5 B", r.stderr)
+        self.assertIn(b"received text 5 B", r.stderr)
+
+    def test_vv_decoded_frames_and_handshake_not_header_bytes(self):
+        r = self.netlab("-vv", "ws-echo", "dial", self.url, "-m", "hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        self.assertIn("> GET /echo HTTP/1.1", err)
+        self.assertIn("< HTTP/1.1 101 Switching Protocols", err)
+        self.assertRegex(err, r"(?i)> Sec-WebSocket-Key: ")
+        self.assertRegex(err, r"(?i)< Sec-WebSocket-Accept: ")
+        self.assertIn('> FIN text masked len=5 "hello"', err)  # the client masks, the server does not
+        self.assertIn('< FIN text len=5 "hello"', err)
+        self.assertIn("> FIN close masked len=2 code=1000", err)
+        self.assertIn("< FIN close len=2 code=1000", err)
+        self.assertNotIn("Header Bytes", err)
+        self.assertNotIn("Dispatching write", err)
+        r = self.netlab("-vv", "ws-echo", "dial", self.url, "-m", os.fsdecode(b"\x01\xff"), "--binary")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        self.assertIn("> FIN binary masked len=2 01 ff", err)
+        self.assertIn("< FIN binary len=2 01 ff", err)
+        self.assertNotIn("Header Bytes", err)
+        self.assertNotIn("Dispatching write", err)
