@@ -1,5 +1,5 @@
-// ws-echo dial's entry point: picks the websocketpp client type. Each type's instantiations live in
-// their own translation unit (client_plain*.cpp, client_tls*.cpp); this file includes no websocketpp.
+// ws-echo dial's entry point: picks the websocketpp client type. The types' instantiations live in
+// client_plain.cpp (ws://) and client_tls.cpp (wss://); this file includes no websocketpp.
 #include "netlab/ws/client.hpp"
 
 #include "netlab/ws/client_session.hpp"

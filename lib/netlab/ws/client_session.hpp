@@ -177,7 +177,7 @@ using connector_factory = std::function<std::unique_ptr<load_connector>(asio::io
 /// Runs the load mode through the one load driver, with connections from `make`.
 core::outcome run_load(const dial_options& opt, core::runtime& rt, core::reporter& out, const connector_factory& make);
 
-/// The four websocketpp client types, one translation unit each (client_plain.cpp ...).
+/// The four websocketpp client types: ws:// in client_plain.cpp, wss:// in client_tls.cpp.
 core::outcome dial_plain(const dial_options& opt, core::runtime& rt, core::reporter& out);
 core::outcome dial_plain_deflate(const dial_options& opt, core::runtime& rt, core::reporter& out);
 core::outcome dial_tls(const dial_options& opt, core::runtime& rt, core::reporter& out);

@@ -2,7 +2,7 @@
 /// The websocketpp glue of ws-echo dial: the only part that is a template over the websocketpp client
 /// type. It configures an endpoint, forwards each connection's handlers to the non-template logic in
 /// client_session.hpp (exchange, load connections, failure mapping) and implements `wire` for it.
-/// Included by client_plain.cpp, client_plain_deflate.cpp, client_tls.cpp and client_tls_deflate.cpp only.
+/// Included by client_plain.cpp (ws://) and client_tls.cpp (wss://) only.
 #include <algorithm>
 #include <memory>
 #include <unordered_map>
