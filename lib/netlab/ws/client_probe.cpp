@@ -31,7 +31,9 @@ struct probe_state : std::enable_shared_from_this<probe_state> {
     });
     std::error_code ec;
     ctx.set_verify_mode(asio::ssl::verify_none, ec);  // any certificate: only "does it speak TLS?"
-    if (!target.ipv6()) SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str());
+    asio::error_code not_ip;
+    asio::ip::make_address(target.host, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str());  // SNI names hosts, not IPs (RFC 6066 3)
     resolver.async_resolve(target.host, std::to_string(target.port),
                            [self](std::error_code ec, const asio::ip::tcp::resolver::results_type& r) {
                              if (ec) return self->end(false);

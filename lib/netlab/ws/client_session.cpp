@@ -25,6 +25,10 @@ constexpr std::uint64_t max_in_flight = 256;
 constexpr std::size_t max_buffered = 1024 * 1024;
 constexpr std::size_t max_line = 16 * 1024 * 1024;  ///< a longer line ends the run (exit 6)
 
+/// How long a TLS-mismatch probe may take. It only ever delays a run that already failed (or, for
+/// wss://, runs beside a connection that is still trying): generous, for sanitizer builds.
+constexpr std::chrono::seconds probe_limit{3};
+
 constexpr int close_normal = 1000;
 constexpr int close_going_away = 1001;
 constexpr int close_no_status = 1005;
@@ -133,7 +137,7 @@ void exchange_session::start(wire& w) {
     probe_timer_.async_wait([weak](std::error_code e) {
       auto self = weak.lock();
       if (!self || e || self->open_ || self->done_) return;
-      probe_server(self->rt_.ioc(), self->opt_.target, false, std::chrono::seconds(2), [weak](bool plain) {
+      probe_server(self->rt_.ioc(), self->opt_.target, false, probe_limit, [weak](bool plain) {
         auto self = weak.lock();
         if (self && plain && !self->open_ && !self->done_) self->finish(self->tls_mismatch(true));
       });
@@ -463,7 +467,7 @@ void exchange_session::on_fail(const failure_facts& facts) {
     probing_ = true;
     auto weak = weak_from_this();
     const bool secure = opt_.target.secure;
-    probe_server(rt_.ioc(), opt_.target, !secure, std::chrono::seconds(2), [weak, o, secure](bool other) {
+    probe_server(rt_.ioc(), opt_.target, !secure, probe_limit, [weak, o, secure](bool other) {
       auto self = weak.lock();
       if (!self) return;
       self->finish(other ? self->tls_mismatch(secure) : o);
