@@ -1112,7 +1112,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     stem = started.strftime("%Y%m%dT%H%MZ") + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
     md = markdown(res)
-    for name in (stem, "latest-quick" if a.quick else "latest"):
+    # A partial run (--only) does not replace latest[-quick], which stands for a whole matrix.
+    for name in (stem,) if a.only else (stem, "latest-quick" if a.quick else "latest"):
         with open(os.path.join(a.out, name + ".json"), "w") as f:
             json.dump(res, f, indent=1)
         with open(os.path.join(a.out, name + ".md"), "w") as f:
