@@ -323,6 +323,19 @@ def median(xs):
 # The harness
 
 
+BASELINE = "@baseline"  # suffix of a contender served by the --baseline binary
+
+
+class _Swap:
+    """A view of a Bench whose netlab binary is another one (for the --baseline contenders)."""
+
+    def __init__(self, b, nl):
+        self._b, self.nl = b, nl
+
+    def __getattr__(self, name):
+        return getattr(self._b, name)
+
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -347,6 +360,11 @@ class Bench:
 
     # -- server factories
     def srv(self, kind, **kw):
+        if kind.endswith(BASELINE):
+            # The same server from the --baseline binary (issue 14's before/after, alternated in one run).
+            s = Bench.srv(_Swap(self, self.a.baseline), kind[:-len(BASELINE)], **kw)
+            s.name = kind
+            return s
         L, B = self.logdir, self.tools
         if kind == "netlab-tcp":
             return Server(kind, [self.nl, "tcp", "serve", "--mode", "echo", "--listen", "127.0.0.1:0",
@@ -408,6 +426,7 @@ class Bench:
         return None
 
     def server_missing(self, kind):
+        kind = kind[:-len(BASELINE)] if kind.endswith(BASELINE) else kind
         need = {"netlab-tcp": ("tcp", "serve", "--mode"), "netlab-ws": ("ws-echo", "serve", "--listen"),
                 "netlab-udp": ("udp", "serve", "--mode"), "netlab-tftp": ("udp-file", "serve", "--root")}
         if kind in need and not self.has(*need[kind]):
@@ -705,6 +724,15 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------
 
+    def with_baseline(self, kinds):
+        """With --baseline, each netlab contender is followed by the same server from the baseline binary."""
+        if not self.a.baseline:
+            return kinds
+        out = []
+        for k in kinds:
+            out += [k, k + BASELINE] if is_netlab(k) else [k]
+        return out
+
     def run(self):
         a = self.a
         only = set(a.only.split(",")) if a.only else None
@@ -712,11 +740,12 @@ class Bench:
         def want(g):
             # "anchor" (issue 17's cells) runs only when asked for by name.
             return g in only if only is not None else g != "anchor"
-        ws_kinds = [k for k in ["netlab-ws", "gorilla", "node-ws", "uws"] if k not in a.without]
-        tcp_kinds = [k for k in ["netlab-tcp", "go-tcp", "socat", "ncat"] if k not in a.without]
+        ws_kinds = self.with_baseline([k for k in ["netlab-ws", "gorilla", "node-ws", "uws"] if k not in a.without])
+        tcp_kinds = self.with_baseline([k for k in ["netlab-tcp", "go-tcp", "socat", "ncat"] if k not in a.without])
+        udp_kinds = self.with_baseline(["netlab-udp", "go-udp"])
         if want("anchor"):
             # Issue 17: the independent client against netlab, gorilla and uWebSockets.js.
-            kinds = [k for k in ["netlab-ws", "gorilla", "uws"] if k not in a.without]
+            kinds = self.with_baseline([k for k in ["netlab-ws", "gorilla", "uws"] if k not in a.without])
             for conns, size in ((100, 64), (1, 16384), (10, 16384), (100, 16384), (1000, 16384)):
                 for client in a.clients:
                     self.echo_cell("ws", kinds, conns, size, client=client)
@@ -727,7 +756,7 @@ class Bench:
                 self.echo_cells("tcp", tcp_kinds, 100, 64)
                 self.echo_cells("tcp", tcp_kinds, 1, 65536)
             if want("udp"):
-                self.udp_cell(["netlab-udp", "go-udp"], 16)
+                self.udp_cell(udp_kinds, 16)
             if want("rate"):
                 self.rate_cell("ws", ws_kinds)
             if want("idle"):
@@ -752,8 +781,8 @@ class Bench:
             self.idle_cell(ws_kinds, 1000)
             self.idle_cell(ws_kinds, 10000)
         if want("udp"):
-            self.udp_cell(["netlab-udp", "go-udp"], 1)
-            self.udp_cell(["netlab-udp", "go-udp"], 16)
+            self.udp_cell(udp_kinds, 1)
+            self.udp_cell(udp_kinds, 16)
         if want("tftp"):
             self.tftp_group(256)
 
@@ -935,6 +964,27 @@ def targets(cells, quick):
     return T
 
 
+def baseline_lines(res):
+    """For every netlab contender that has a NAME@baseline twin in its cell: metric and CPU, after over before."""
+    rows = []
+    for c in res["cells"]:
+        metric, _, cpu = primary(c)
+        for k, cc in c["contenders"].items():
+            twin = c["contenders"].get(k + BASELINE)
+            if not is_netlab(k) or k.endswith(BASELINE) or twin is None:
+                continue
+            a, b = cc.get("median", {}), twin.get("median", {})
+            va, vb = a.get(metric), b.get(metric)
+            ua, ub = (a.get(cpu), b.get(cpu)) if cpu else (None, None)
+            rows.append(f"| {c['group']} | {c['name']} | {k} | {fnum(vb)} | {fnum(va)} | "
+                        f"{f'{va / vb:.2f}' if va and vb else '–'} | {fnum(ub, 2)} | {fnum(ua, 2)} | "
+                        f"{f'{ua / ub:.2f}' if ua and ub else '–'} |")
+    if not rows:
+        return []
+    return ["| group | cell | server | before | after | after/before | CPU before | CPU after | CPU after/before |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|", *rows]
+
+
 def anchor_lines(res):
     """Issue 17: for every go-load ws cell, netlab over uWebSockets.js and over gorilla (medians), then
     each run's msgs/s, server CPU per message and the 1-minute load when it started."""
@@ -981,6 +1031,8 @@ def markdown(res):
                f"- Commit: {res.get('commit', '?')} (netlab's sources last changed in {res.get('source_commit', '?')}); "
                f"load average at start `{res.get('loadavg_start', '?')}`, at end `{res.get('loadavg_end', '?')}`  \n"
                f"- Load clients for the ws/tcp echo cells: {', '.join(res.get('clients', ['netlab']))}  \n"
+               + (f"- Baseline (`NAME@baseline` contenders): `{res['baseline']}`  \n" if res.get("baseline") else "")
+               + f""
                f"- {res['runs']} runs per contender, alternated, {res['duration']} s each; medians. "
                f"CPU = the server's user+sys time per message (per connection, per MiB) from /proc; "
                f"ratio = netlab / best reference in the same cell (throughput: higher is better; "
@@ -1043,6 +1095,10 @@ def markdown(res):
                     out.append(f"| {c['name']} | {name} | {fnum(mm.get('msgs_per_s'))} | {fnum(mm.get('mb_per_s'), 1)}"
                                f" | {fnum(mm.get('p50_us'))} | {fnum(mm.get('p99_us'))} | "
                                f"{fnum(mm.get('cpu_us_per_unit'), 2)} | {rss} | {errtxt} | {ratio} | {cratio} | {la} |")
+    ab = baseline_lines(res)
+    if ab:
+        out.append("\n## Before / after in this run (--baseline, alternated)\n")
+        out.extend(ab)
     anchor = anchor_lines(res)
     if anchor:
         out.append("\n## Issue 17: netlab against uWebSockets.js and gorilla, independent client (go-load)\n")
@@ -1074,6 +1130,8 @@ def main():
                     "17: ws 64 B x 100 and 16 KiB cells, netlab vs gorilla vs uWebSockets.js)")
     ap.add_argument("--clients", default="netlab,go",
                     help="load clients for the ws/tcp echo cells: netlab (its own load mode), go (bench/tools/go-load)")
+    ap.add_argument("--baseline", default="", help="another netlab binary (e.g. the commit before a change): its "
+                    "servers join every echo, rate, idle and udp cell as NAME@baseline, alternated with the others")
     ap.add_argument("--without", default="", help="comma list of contenders to leave out (e.g. uws,node-ws)")
     ap.add_argument("--atftp-blksizes", default="1428,8192,65464")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
@@ -1103,7 +1161,7 @@ def main():
            "commit": git("rev-parse", "--short=12", "HEAD") + (" (with uncommitted changes)" if git("status", "--porcelain",
                                                                                                    "--", "lib", "cmd") else ""),
            "source_commit": git("log", "-1", "--format=%h %cs", "--", "lib", "cmd", "CMakeLists.txt"),
-           "loadavg_start": loadavg_start, "loadavg_end": open("/proc/loadavg").read().strip(), "clients": a.clients,
+           "baseline": a.baseline or None, "loadavg_start": loadavg_start, "loadavg_end": open("/proc/loadavg").read().strip(), "clients": a.clients,
            "command": "scripts/bench.sh " + " ".join(sys.argv[1:]), "machine": machine(),
            "wall_seconds": round(time.monotonic() - b.t0, 1), "cells": b.cells}
     for c in b.cells:
