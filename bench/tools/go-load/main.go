@@ -39,6 +39,7 @@ import (
 type conn interface {
 	send(p []byte) error
 	recv(buf []byte) (int, error) // reads one whole echoed message into buf
+	deadline(t time.Time)         // makes a blocked send or recv return after t
 	close()
 }
 
@@ -48,7 +49,8 @@ func (t *tcpConn) send(p []byte) error { _, err := t.c.Write(p); return err }
 func (t *tcpConn) recv(buf []byte) (int, error) {
 	return io.ReadFull(t.c, buf)
 }
-func (t *tcpConn) close() { t.c.Close() }
+func (t *tcpConn) deadline(d time.Time) { t.c.SetDeadline(d) }
+func (t *tcpConn) close()               { t.c.Close() }
 
 type wsConn struct{ c *websocket.Conn }
 
@@ -71,6 +73,7 @@ func (w *wsConn) recv(buf []byte) (int, error) {
 	}
 	return n, nil
 }
+func (w *wsConn) deadline(d time.Time) { w.c.UnderlyingConn().SetDeadline(d) }
 func (w *wsConn) close() {
 	_ = w.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
 		time.Now().Add(time.Second))
@@ -159,6 +162,7 @@ func main() {
 	var stop int32
 	var done int64 // messages echoed in the window, for -count
 	var errorsN int64
+	var stalled int64 // connections still waiting for an echo 5 s after the window
 	lat := make([][]int64, *conns)
 	msgs := make([]int64, *conns)
 	start := time.Now()
@@ -169,6 +173,22 @@ func main() {
 	} else {
 		deadline = start.Add(10 * time.Minute) // a bound on a -count run
 	}
+	// A connection whose echo never comes (a stalled server) must not hold the run forever: 5 s
+	// after the window its socket gets a deadline, and it counts as stalled.
+	const grace = 5 * time.Second
+	var unstick *time.Timer
+	var unstickOnce sync.Once
+	armUnstick := func() {
+		unstickOnce.Do(func() {
+			unstick = time.AfterFunc(grace, func() {
+				for _, c := range cs {
+					if c != nil {
+						c.deadline(time.Now())
+					}
+				}
+			})
+		})
+	}
 	var endOnce sync.Once
 	var end time.Time
 	finish := func() {
@@ -176,6 +196,7 @@ func main() {
 			end = time.Now()
 			atomic.StoreInt32(&stop, 1)
 			emit(map[string]string{"event": "window", "phase": "end"})
+			armUnstick()
 		})
 	}
 	timer := time.AfterFunc(time.Until(deadline), finish)
@@ -199,6 +220,10 @@ func main() {
 				for k := 0; k < *pipeline; k++ {
 					sent[k] = time.Now()
 					if err := c.send(payload); err != nil {
+						if ne, ok := err.(net.Error); ok && ne.Timeout() && atomic.LoadInt32(&stop) != 0 {
+							atomic.AddInt64(&stalled, 1)
+							return
+						}
 						atomic.AddInt64(&errorsN, 1)
 						firstErr.CompareAndSwap(nil, "send: "+err.Error())
 						return
@@ -206,6 +231,13 @@ func main() {
 				}
 				for k := 0; k < *pipeline; k++ {
 					if _, err := c.recv(in); err != nil {
+						if atomic.LoadInt32(&stop) != 0 {
+							if ne, ok := err.(net.Error); ok && ne.Timeout() {
+								atomic.AddInt64(&stalled, 1)
+								firstErr.CompareAndSwap(nil, fmt.Sprintf("no echo within %v after the window", grace))
+								return
+							}
+						}
 						atomic.AddInt64(&errorsN, 1)
 						firstErr.CompareAndSwap(nil, "receive: "+err.Error())
 						return
@@ -235,6 +267,10 @@ func main() {
 	wg.Wait()
 	timer.Stop()
 	finish()
+	unstickOnce.Do(func() {})
+	if unstick != nil {
+		unstick.Stop()
+	}
 	for _, c := range cs {
 		if c != nil {
 			c.close()
@@ -258,7 +294,8 @@ func main() {
 	}
 	res := map[string]interface{}{
 		"event": "load", "client": "go-load", "proto": *proto, "connections": *conns, "size": *size,
-		"pipeline": *pipeline, "messages": total, "bytes": total * int64(*size), "errors": errorsN,
+		"pipeline": *pipeline, "messages": total, "bytes": total * int64(*size), "errors": errorsN + stalled,
+		"stalled":        stalled,
 		"connect_errors": connectErrors, "seconds": elapsed,
 		"msgs_per_s": float64(total) / elapsed, "mb_per_s": float64(total) * float64(*size) / elapsed / 1e6,
 		"latency_us": map[string]float64{"min": pct(all, 0), "mean": mean, "p50": pct(all, 0.5),
