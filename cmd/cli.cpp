@@ -315,6 +315,7 @@ std::optional<usage_failure> check_commands(const CLI::App& app, const std::vect
     if (names.empty()) return std::nullopt;  // a command: its own arguments follow
     if (starts_with(tok, "-")) {
       if (tok == "-h" || tok == "--help") return std::nullopt;  // help for this level
+      if (tok == "--version" && at == &app) return std::nullopt;  // netlab --version
       continue;  // the groups take only the global flags, none of which takes a value
     }
     const CLI::App* next = child(*at, tok);

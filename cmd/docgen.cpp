@@ -3,6 +3,7 @@
 // definitions `--help` prints, so a new flag appears in the installed docs without editing them.
 #include "docgen.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -19,6 +20,15 @@ std::vector<const CLI::App*> subcommands_of(const CLI::App* app) {
   std::vector<const CLI::App*> out;
   for (const auto* sub : app->get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); }))
     if (!sub->get_group().empty()) out.push_back(sub);  // an empty group hides a subcommand
+  return out;
+}
+
+// The command groups, each with its own page: `netlab help` is a command of the top level, shown
+// in netlab(1)'s COMMANDS but with no page of its own.
+std::vector<const CLI::App*> groups_of(const CLI::App* app) {
+  auto out = subcommands_of(app);
+  out.erase(std::remove_if(out.begin(), out.end(), [](const CLI::App* g) { return g->get_name() == "help"; }),
+            out.end());
   return out;
 }
 
@@ -209,14 +219,18 @@ std::string main_page(const CLI::App& app) {
          "(\\fB\\-\\-listen 127.0.0.1:0\\fR picks a free port) and stop cleanly on SIGINT or SIGTERM; "
          "results go to standard output (NDJSON with \\fB\\-\\-json\\fR), logs to standard error.\n"
       << ".SH COMMANDS\n";
-  for (const auto* g : subcommands_of(&app))
-    out << ".TP\n" << bold(g->get_name()) << "\n" << roff(g->get_description()) << "; see " << bold("netlab-" + g->get_name())
-        << "(1).\n";
+  for (const auto* g : subcommands_of(&app)) {
+    out << ".TP\n" << bold(g->get_name()) << "\n" << roff(g->get_description());
+    if (g->get_name() == "help")
+      out << ".\n";
+    else
+      out << "; see " << bold("netlab-" + g->get_name()) << "(1).\n";
+  }
   out << ".SH OPTIONS\nAccepted before or after any command.\n";
   option_entries(out, &app);
   exit_status(out);
   std::vector<std::string> pages;
-  for (const auto* g : subcommands_of(&app)) pages.push_back("netlab-" + g->get_name());
+  for (const auto* g : groups_of(&app)) pages.push_back("netlab-" + g->get_name());
   see_also(out, pages);
   return out.str();
 }
@@ -247,7 +261,7 @@ std::string group_page(const CLI::App& app, const CLI::App* group) {
   option_entries(out, &app);
   exit_status(out);
   std::vector<std::string> pages{"netlab"};
-  for (const auto* g : subcommands_of(&app))
+  for (const auto* g : groups_of(&app))
     if (g != group) pages.push_back("netlab-" + g->get_name());
   see_also(out, pages);
   return out.str();
@@ -443,7 +457,7 @@ bool write_man_pages(const std::string& dir) {
   action chosen;
   const auto app = make_app(g, chosen);
   if (!write_file(dir + "/netlab.1", with_fallbacks(main_page(*app)))) return false;
-  for (const auto* group : subcommands_of(app.get()))
+  for (const auto* group : groups_of(app.get()))
     if (!write_file(dir + "/netlab-" + group->get_name() + ".1", with_fallbacks(group_page(*app, group)))) return false;
   return true;
 }
