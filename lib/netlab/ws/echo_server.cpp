@@ -1,12 +1,13 @@
-// ws-echo serve: websocketpp joined to netlab's io_context (websocketpp examples/external_io_service).
-// The engine is a template (detail/echo_engine.hpp); this unit builds the plain ws:// variants and
-// echo_server_tls.cpp the wss:// ones, so the two heavy instantiations compile in parallel.
+// ws-echo serve: picks one of the four websocketpp variants (detail/echo_engine.hpp, one
+// translation unit each: server_run.hpp) and loads the TLS files. No websocketpp in this unit.
 #include "netlab/ws/echo_server.hpp"
 
+#include <asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
+#include "netlab/core/log.hpp"
 #include "netlab/tcp/limits.hpp"
-#include "netlab/ws/detail/echo_engine.hpp"
+#include "netlab/ws/server_run.hpp"
 
 namespace netlab::ws {
 namespace detail {
@@ -44,9 +45,10 @@ core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter&
     core::log().info("open files: no limit");
   else
     core::log().info("open files limit {}: room for about {} connections", files, files > 32 ? files - 32 : 0);
+  if (tls && opt.deflate) return detail::run_tls_deflate(opt, rt, out, std::move(tls));
   if (tls) return detail::run_tls(opt, rt, out, std::move(tls));
-  if (opt.deflate) return detail::run_engine<detail::plain_deflate_state_server>(opt, rt, out, nullptr);
-  return detail::run_engine<detail::plain_state_server>(opt, rt, out, nullptr);
+  if (opt.deflate) return detail::run_plain_deflate(opt, rt, out);
+  return detail::run_plain(opt, rt, out);
 }
 
 }  // namespace netlab::ws

@@ -1,0 +1,11 @@
+// ws-echo serve, plain ws://: websocketpp joined to netlab's io_context (websocketpp
+// examples/external_io_service); one instantiation of the engine per unit (server_run.hpp).
+#include "netlab/ws/detail/echo_engine.hpp"
+
+namespace netlab::ws::detail {
+
+core::outcome run_plain(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  return run_engine<plain_state_server>(opt, rt, out, nullptr);
+}
+
+}  // namespace netlab::ws::detail

@@ -1,0 +1,10 @@
+// ws-echo serve, plain ws:// with permessage-deflate: its own translation unit (server_run.hpp).
+#include "netlab/ws/detail/echo_engine.hpp"
+
+namespace netlab::ws::detail {
+
+core::outcome run_plain_deflate(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  return run_engine<plain_deflate_state_server>(opt, rt, out, nullptr);
+}
+
+}  // namespace netlab::ws::detail
