@@ -581,10 +581,50 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
         run(session(vv))
         self.assertEqual(vv.terminate(), 0)
         err = vv.stderr()
-        self.assertIn("Sec-WebSocket-Key:", err)  # request headers
-        self.assertIn("HTTP/1.1 101 Switching Protocols", err)  # response headers
-        self.assertIn("Header Bytes", err)  # websocketpp's frame headers
-        self.assertIn("|hello Alvin|", err)  # hex dump
+        # The full handshake, one prefixed line per header line (issue 16), both ways.
+        self.assertRegex(err, r"< GET /echo HTTP/1\.1\n(< [^\n]*\n)*< Sec-WebSocket-Key: ")
+        self.assertRegex(err, r"> HTTP/1\.1 101 Switching Protocols\n(> [^\n]*\n)*> Sec-WebSocket-Accept: ")
+        # Each decoded frame, both directions: FIN, opcode name, mask, length, first bytes.
+        self.assertRegex(err, r'ws 127\.0\.0\.1:\d+ < FIN text masked len=11 "hello Alvin"\n')
+        self.assertRegex(err, r'ws 127\.0\.0\.1:\d+ > FIN text len=11 "hello Alvin"\n')
+        self.assertRegex(err, r"ws 127\.0\.0\.1:\d+ < FIN binary masked len=3 01 02 03\n")
+        self.assertRegex(err, r"ws 127\.0\.0\.1:\d+ > FIN binary len=3 01 02 03\n")
+        self.assertRegex(err, r'< FIN close masked len=6 code=1000 "done"\n')
+        self.assertRegex(err, r'> FIN close len=6 code=1000 "done"\n')
+        # websocketpp's raw dumps are gone.
+        self.assertNotIn("Header Bytes", err)
+        self.assertNotIn("Dispatching write", err)
+
+    def test_vv_traces_fragments_control_frames_and_long_payloads(self):
+        srv = self.server("-vv", "ws-echo", "serve", "--listen", "127.0.0.1:0")
+        c = RawWs(srv.port)
+        self.assertEqual(c.status, 101)
+        c.frame(1, b"frag", fin=False)
+        c.frame(0, b"ment")
+        self.assertEqual(c.read_frame(), (True, 1, b"fragment"))
+        c.frame(9, b"are you there")
+        self.assertEqual(c.read_frame(), (True, 10, b"are you there"))
+        c.frame(2, bytes(range(256)) * 2)
+        self.assertEqual(c.read_frame()[2], bytes(range(256)) * 2)
+        c.frame(10, b"")  # an unsolicited empty pong
+        c.frame(8, struct.pack("!H", 1000))
+        self.assertEqual(c.read_close(), (1000, ""))
+        c.close()
+        self.assertEqual(srv.terminate(), 0)
+        err = srv.stderr()
+        self.assertRegex(err, r'< text masked len=4 "frag"\n')  # no FIN: a first fragment
+        self.assertRegex(err, r'< FIN continuation masked len=4 "ment"\n')
+        self.assertRegex(err, r'> FIN text len=8 "fragment"\n')  # echoed as one message
+        self.assertRegex(err, r'< FIN ping masked len=13 "are you there"\n')
+        self.assertRegex(err, r'> FIN pong len=13 "are you there"\n')
+        # 512 bytes: the first 32 in hex, then an ellipsis.
+        first = " ".join("%02x" % i for i in range(32))
+        self.assertIn("< FIN binary masked len=512 %s \u2026\n" % first, err)
+        self.assertIn("> FIN binary len=512 %s \u2026\n" % first, err)
+        self.assertRegex(err, r"< FIN pong masked len=0\n")
+        self.assertRegex(err, r"< FIN close masked len=2 code=1000\n")
+        self.assertRegex(err, r"> FIN close len=2 code=1000\n")
+        self.assertNotIn("Header Bytes", err)
 
 
 class WsEchoServeTls(NetlabTestCase):
@@ -717,8 +757,9 @@ class WsEchoServeModes(NetlabTestCase):
         self.assertEqual(srv.terminate(), 0)
         err = srv.stderr()
         self.assertIn("extensions permessage-deflate", err)
-        # Replies really are compressed: -vv logs frame headers; RSV1 set on a text frame is 0xC1.
-        self.assertRegex(err, r"Header Bytes: \s*\[0\] \(\d+\) C1 ")
+        # Replies really are compressed: -vv marks frames with RSV1 set (RFC 7692 6) as compressed.
+        self.assertRegex(err, r"> FIN text len=\d+ [^\n]* compressed\n")
+        self.assertRegex(err, r"< FIN text masked len=\d+ [^\n]* compressed\n")
 
     def test_deflate_limits_the_inflated_size(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--deflate", "--max-message", "1000")

@@ -31,6 +31,9 @@ std::string opcode_name(int op) {
 // How many leading bytes are UTF-8 text, or npos. A prefix cut inside a UTF-8 sequence is still
 // text: up to 3 bytes of an unfinished last character may be left over.
 std::size_t text_length(std::string_view s, bool cut) {
+  // Control bytes (but tab, CR, LF) mean binary data in a text frame, e.g. a compressed one: hex.
+  for (unsigned char c : s)
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return std::string_view::npos;
   if (core::valid_utf8(s)) return s.size();
   if (!cut) return std::string_view::npos;
   for (std::size_t drop = 1; drop <= 3 && drop < s.size(); ++drop)
@@ -52,7 +55,7 @@ std::string quoted(std::string_view s, std::size_t text) {
       out += "\\r";
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f || i >= text) {
+    } else if (i >= text) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;

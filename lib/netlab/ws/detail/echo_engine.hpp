@@ -20,6 +20,8 @@
 #include "netlab/ws/echo_server.hpp"
 #include "netlab/ws/server_core.hpp"
 #include "netlab/ws/server_run.hpp"
+#include "netlab/ws/server_trace.hpp"
+#include "netlab/ws/trace.hpp"
 
 namespace netlab::ws::detail {
 
@@ -35,6 +37,7 @@ struct conn_state {
   // Written on the connection's strand before open, read-only afterwards.
   std::string peer = "?";
   std::uint64_t id = 0;  ///< the server's connection number, from open on
+  bool trace_frames = false;  ///< -vv: log every frame sent (NETLAB_WSPP_TRACE_WRITES)
   std::string origin;
   clock::time_point opened{};
   bool counted = false;  ///< holds a --max-connections slot
@@ -74,7 +77,51 @@ using plain_deflate_state_config = with_state<deflate_config<plain_config>, conn
 using tls_state_config = with_state<tls_config, conn_state>;
 using tls_deflate_state_config = with_state<deflate_config<tls_config>, conn_state>;
 
+/// -vv: websocketpp's version 13 processor that also logs every frame it reads (one line each,
+/// incoming_frame_trace), for one connection. consume() is the processor's only virtual entry point
+/// for received bytes; what it consumed is read back after it unmasked the payload in place.
+template <typename Config>
+class traced_hybi13 : public websocketpp::processor::hybi13<Config> {
+  using base = websocketpp::processor::hybi13<Config>;
+
+ public:
+  traced_hybi13(bool secure, typename base::msg_manager_ptr manager, typename base::rng_type& rng, std::string peer)
+      : base(secure, /*server=*/true, std::move(manager), rng), peer_(std::move(peer)) {}
+
+  std::size_t consume(std::uint8_t* buf, std::size_t len, websocketpp::lib::error_code& ec) override {
+    const std::size_t n = base::consume(buf, len, ec);
+    for (auto& line : trace_.feed(buf, n)) core::log().trace("ws {} {}", peer_, line);
+    return n;
+  }
+
+ private:
+  std::string peer_;
+  incoming_frame_trace trace_;
+};
+
+/// The processor NETLAB_WSPP_STRICT_UPGRADE installs: a traced one at -vv, else none (websocketpp's own).
+template <typename Config, typename Connection, typename Manager, typename Rng>
+std::shared_ptr<websocketpp::processor::processor<Config>> traced_processor(const Connection& con, bool secure,
+                                                                           Manager manager, Rng& rng) {
+  if (!con.trace_frames) return nullptr;
+  return std::make_shared<traced_hybi13<Config>>(secure, std::move(manager), rng, con.peer);
+}
+
 }  // namespace netlab::ws::detail
+
+/// -vv: every frame a server connection queues for sending (data, ping, pong, close) is logged as
+/// it enters websocketpp's write queue (connection::write_push, otherwise unchanged: websocketpp's
+/// own version only adds a devel log line). websocketpp's "Header Bytes" dumps stay off.
+#define NETLAB_WSPP_TRACE_WRITES(CONFIG)                                                              \
+  template <>                                                                                         \
+  inline void websocketpp::connection<CONFIG>::write_push(message_ptr msg) {                          \
+    if (!msg) return;                                                                                 \
+    m_send_buffer_size += msg->get_payload().size();                                                  \
+    m_send_queue.push(msg);                                                                           \
+    if (this->trace_frames)                                                                           \
+      ::netlab::core::log().trace("ws {} {}", this->peer,                                             \
+                                  ::netlab::ws::detail::outgoing_frame_line(msg->get_header(), msg->get_payload())); \
+  }
 
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_deflate_state_config)
@@ -84,6 +131,10 @@ NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_state_config)
 NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_deflate_state_config)
 NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_state_config)
 NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_deflate_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::tls_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::tls_deflate_state_config)
 
 namespace netlab::ws::detail {
 
@@ -112,8 +163,9 @@ public:
     srv_.clear_error_channels(websocketpp::log::elevel::all);
     srv_.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror |
                             websocketpp::log::elevel::fatal);
-    // -vv: websocketpp's frame header lines (payloads stay off; messages get a hex dump below).
-    if (core::log().should_log(spdlog::level::trace)) srv_.set_access_channels(websocketpp::log::alevel::frame_header);
+    // -vv logs frames and handshakes itself (NETLAB_WSPP_TRACE_WRITES, traced_hybi13, trace.hpp),
+    // decoded, instead of websocketpp's raw "Header Bytes" dumps: its access channels stay off.
+    trace_ = core::log().should_log(spdlog::level::trace);
     // websocketpp's _htonll() initialises a function-local static on first use, unsynchronised:
     // call it once here, before any io thread runs, so frames sent from several threads don't race
     // on it (ThreadSanitizer; the value written is always the same, but still).
@@ -241,6 +293,7 @@ private:
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     auto ep = sock.remote_endpoint(ec);
     if (!ec) st.peer = core::to_string(ep);
+    st.trace_frames = trace_;
     // Every accepted socket is a session of the lifecycle until the connection is destroyed.
     st.entry.id = lc_->add([w = this->weak_from_this(), h](bool graceful) {
       if (auto self = w.lock()) self->close_session(h, graceful);
@@ -279,8 +332,7 @@ private:
     auto& st = state(con);
     const std::string& origin = con->get_request_header("Origin");
     st.origin = loggable(origin);  // for log lines only
-    if (core::log().should_log(spdlog::level::trace))
-      core::log().trace("ws {} handshake request:\n{}", st.peer, con->get_request().raw());
+    if (trace_) core::log().trace("ws {} handshake request:\n{}", st.peer, trace::handshake(trace::dir::in, con->get_request().raw()));
     using status = websocketpp::http::status_code::value;
     switch (core_.validate(con->get_resource(), origin, st.counted)) {
       case upgrade_verdict::accept: break;
@@ -354,8 +406,8 @@ private:
     auto ext = con->get_response_header("Sec-WebSocket-Extensions");
     st.id = core_.next_id();
     core_.log_open(st.id, st.peer, st.origin, con->get_resource(), ext);
-    if (core::log().should_log(spdlog::level::trace))
-      core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
+    if (trace_)
+      core::log().trace("ws {} handshake response:\n{}", st.peer, trace::handshake(trace::dir::out, con->get_response().raw()));
     drain(con, st);  // broadcasts that arrived between the 101 and now
     if (opt_.ping_interval.count() > 0) arm_ping(con, h);
     if (opt_.idle_timeout.count() > 0) arm_idle(con, h, opt_.idle_timeout);
@@ -459,12 +511,9 @@ private:
     st.touch();
     st.pong_pending = false;  // a message proves the peer alive as well as a pong (which may be
                               // queued behind its data)
-    if (core::log().should_log(spdlog::level::debug)) {
+    if (core::log().should_log(spdlog::level::debug))
       core::log().debug("ws {} → {} {} B", st.peer,
                         msg->get_opcode() == websocketpp::frame::opcode::text ? "text" : "binary", n);
-      if (core::log().should_log(spdlog::level::trace))
-        core::log().trace("ws {} payload:\n{}", st.peer, core::hexdump(msg->get_payload().data(), n, 256));
-    }
     // Replies are compressed when the receiving connection negotiated permessage-deflate. Otherwise
     // the received message goes back out as it is, framed once (for every broadcast member too).
     if (opt_.deflate)
@@ -615,6 +664,7 @@ private:
   const serve_options& opt_;  ///< core_'s
   tls_context_ptr tls_;
   Server srv_;
+  bool trace_ = false;  ///< -vv: frames and handshakes are logged (set in start())
   std::shared_ptr<core::lifecycle> lc_;
   asio::strand<asio::io_context::executor_type> accept_strand_;
   asio::ip::tcp::acceptor acceptor_;  ///< used on accept_strand_ only

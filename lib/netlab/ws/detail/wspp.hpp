@@ -267,13 +267,20 @@ std::error_code check_upgrade(const Request& req, Response& res) {
 
 /// Replaces websocketpp's choice of a processor for one server config (connection::initialize_processor,
 /// which also accepts the hybi 00/07/08 drafts) with detail::check_upgrade, then version 13's
-/// processor. Same rules of use as NETLAB_WSPP_FAST_PAYLOAD.
+/// processor, or, when `traced_processor<CONFIG>(connection, ...)` returns one (-vv), that
+/// subclass of it. Same rules of use as NETLAB_WSPP_FAST_PAYLOAD; traced_processor must be declared
+/// before the macro is used.
 #define NETLAB_WSPP_STRICT_UPGRADE(CONFIG)                                                          \
   template <>                                                                                       \
   inline websocketpp::lib::error_code websocketpp::connection<CONFIG>::initialize_processor() {     \
     if (lib::error_code ec = ::netlab::ws::detail::check_upgrade(m_request, m_response)) return ec; \
     if (!processor::is_websocket_handshake(m_request)) return lib::error_code();                    \
-    m_processor = get_processor(13);                                                                \
+    m_processor = ::netlab::ws::detail::traced_processor<CONFIG>(*this, transport_con_type::is_secure(), \
+                                                                 m_msg_manager, m_rng);             \
+    if (m_processor)                                                                                \
+      m_processor->set_max_message_size(m_max_message_size);                                        \
+    else                                                                                            \
+      m_processor = get_processor(13);                                                              \
     return lib::error_code();                                                                       \
   }
 
