@@ -709,6 +709,31 @@ class WsEchoServeLogsAndEvents(NetlabTestCase):
         for line in srv.lines + srv.stdout_rest().splitlines():
             json.loads(line)  # NDJSON only
 
+    def test_idle_after_a_busy_session_makes_no_wake_ups(self):
+        # Three connections at once wake the helper threads and the busy poll; once they are closed
+        # the server must go back to sleeping (issue 14 item 2).
+        from test_lifecycle import IDLE_MAX_SWITCHES, IDLE_SECONDS, context_switches
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--threads", "4")
+
+        async def client(i):
+            async with websockets.connect(self.url(srv)) as ws:
+                for n in range(200):
+                    await ws.send("%d-%d" % (i, n))
+                    self.assertEqual(await ws.recv(), "%d-%d" % (i, n))
+
+        async def busy():
+            await asyncio.gather(*(client(i) for i in range(3)))
+        run(busy())
+        for _ in range(3):
+            srv.await_json("closed")
+        time.sleep(0.5)  # let the helpers' 10 ms linger and the log flush pass: not synchronisation
+        before = context_switches(srv.pid)
+        time.sleep(IDLE_SECONDS)
+        switches = context_switches(srv.pid) - before
+        self.assertLessEqual(switches, IDLE_MAX_SWITCHES,
+                             "idle server woke up %d times in %.0fs" % (switches, IDLE_SECONDS))
+        self.assertEqual(srv.terminate(), 0)
+
     def test_text_mode_keeps_stdout_to_the_readiness_line(self):
         p = self.spawn([NETLAB, "ws-echo", "serve", "--listen", "127.0.0.1:0"])
         ready = p.await_line(lambda line: line.startswith(b"listening"))
@@ -1045,7 +1070,7 @@ class WsEchoServePage(NetlabTestCase):
             self.assertTrue(r.read().startswith(b"<svg "))
         self.assertEqual(srv.terminate(), 0)
         err = srv.stderr()
-        self.assertNotIn("404", err)
+        self.assertNotIn("→ 404", err)
         self.assertNotIn("favicon", err)  # the page's own asset: not an info line per load
         # Without the page there is no icon either.
         off = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--no-page")

@@ -116,7 +116,7 @@ class WsPageInChromium(NetlabTestCase):
         self.assertEqual(srv.wait(), 0)
         err = srv.stderr()
         self.assertIn("GET / → 200", err)
-        self.assertNotIn("404", err)  # the icon is served (issue 15)
+        self.assertNotIn("→ 404", err)  # the icon is served (issue 15)
         self.assertEqual(err.count("ws open "), 2, err)
 
 
