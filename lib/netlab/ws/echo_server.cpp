@@ -1,6 +1,9 @@
 // ws-echo serve: websocketpp joined to netlab's io_context (websocketpp examples/external_io_service).
-// The engine is a template (detail/echo_engine.hpp); this unit builds the plain ws:// variants and
-// echo_server_tls.cpp the wss:// ones, so the two heavy instantiations compile in parallel.
+// The engine is a template (detail/echo_engine.hpp) holding only the websocketpp glue; the policy is
+// ordinary code (server_core.cpp). This unit builds the plain ws:// variants and echo_server_tls.cpp
+// the wss:// ones. Two units, not one per variant: most of a unit's cost is websocketpp's and Asio's
+// headers and the code every variant shares, so four units cost more in total (issue 14,
+// docs/benchmarks.md "Compile time").
 #include "netlab/ws/echo_server.hpp"
 
 #include <openssl/ssl.h>
@@ -29,6 +32,14 @@ core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx) {
   return core::outcome::success();
 }
 
+core::outcome run_plain(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  return run_engine<plain_state_server>(opt, rt, out, nullptr);
+}
+
+core::outcome run_plain_deflate(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  return run_engine<plain_deflate_state_server>(opt, rt, out, nullptr);
+}
+
 }  // namespace detail
 
 core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter& out) {
@@ -44,9 +55,10 @@ core::outcome serve(const serve_options& opt, core::runtime& rt, core::reporter&
     core::log().info("open files: no limit");
   else
     core::log().info("open files limit {}: room for about {} connections", files, files > 32 ? files - 32 : 0);
+  if (tls && opt.deflate) return detail::run_tls_deflate(opt, rt, out, std::move(tls));
   if (tls) return detail::run_tls(opt, rt, out, std::move(tls));
-  if (opt.deflate) return detail::run_engine<detail::plain_deflate_state_server>(opt, rt, out, nullptr);
-  return detail::run_engine<detail::plain_state_server>(opt, rt, out, nullptr);
+  if (opt.deflate) return detail::run_plain_deflate(opt, rt, out);
+  return detail::run_plain(opt, rt, out);
 }
 
 }  // namespace netlab::ws

@@ -4,8 +4,11 @@
 namespace netlab::ws::detail {
 
 core::outcome run_tls(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls) {
-  if (opt.deflate) return run_engine<tls_deflate_state_server>(opt, rt, out, std::move(tls));
   return run_engine<tls_state_server>(opt, rt, out, std::move(tls));
+}
+
+core::outcome run_tls_deflate(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls) {
+  return run_engine<tls_deflate_state_server>(opt, rt, out, std::move(tls));
 }
 
 }  // namespace netlab::ws::detail

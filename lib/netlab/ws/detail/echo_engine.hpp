@@ -1,7 +1,9 @@
 #pragma once
-// ws-echo serve's engine, a template over the websocketpp server type (plain/TLS × deflate or not).
-// Private to lib/netlab/ws/echo_server*.cpp (detail/: not a public header); websocketpp comes in
-// through detail/wspp.hpp only.
+// ws-echo serve's websocketpp glue, a template over the websocketpp server type (plain/TLS × deflate
+// or not). Private to lib/netlab/ws/echo_server.cpp and echo_server_tls.cpp (detail/: not a public
+// header); websocketpp comes in through detail/wspp.hpp only. Only what needs websocketpp's types
+// stays here: policy, limits, page, broadcast members, log lines and events are detail::server_core
+// (server_core.cpp, compiled once instead of once per variant; issue 14).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,7 +18,10 @@
 #include "netlab/core/net.hpp"
 #include "netlab/ws/detail/wspp.hpp"
 #include "netlab/ws/echo_server.hpp"
-#include "netlab/ws/page.hpp"
+#include "netlab/ws/server_core.hpp"
+#include "netlab/ws/server_run.hpp"
+#include "netlab/ws/server_trace.hpp"
+#include "netlab/ws/trace.hpp"
 
 namespace netlab::ws::detail {
 
@@ -25,49 +30,14 @@ using msg_ptr = websocketpp::config::asio::message_type::ptr;
 using timer_ptr = std::shared_ptr<asio::steady_timer>;
 using clock = std::chrono::steady_clock;
 
-/// One of --max-handshakes' places, held by a connection until it is open, refused or failed, or
-/// freed (whichever comes first: a plain HTTP request ends with no handler at all).
-class handshake_slot {
-public:
-  handshake_slot() = default;
-  explicit handshake_slot(std::shared_ptr<std::atomic<std::size_t>> n) : n_(std::move(n)) {}
-  handshake_slot(const handshake_slot&) = delete;
-  handshake_slot& operator=(const handshake_slot&) = delete;
-  handshake_slot& operator=(handshake_slot&& o) noexcept {
-    release();
-    n_ = std::move(o.n_);
-    return *this;
-  }
-  ~handshake_slot() { release(); }
-  /// Gives the place back (once).
-  void release() {
-    if (n_) n_->fetch_sub(1, std::memory_order_relaxed);
-    n_.reset();
-  }
-
-private:
-  std::shared_ptr<std::atomic<std::size_t>> n_;  ///< outlives the engine if a connection does
-};
-
-/// A connection's entry in the server's core::lifecycle registry: removed exactly once, when the
-/// connection object is destroyed (whatever path ended it: refused, failed, closed, force-closed).
-struct lifecycle_entry {
-  std::shared_ptr<core::lifecycle> lc;
-  core::lifecycle::session_id id = 0;
-  lifecycle_entry() = default;
-  lifecycle_entry(const lifecycle_entry&) = delete;
-  lifecycle_entry& operator=(const lifecycle_entry&) = delete;
-  ~lifecycle_entry() {
-    if (lc) lc->remove(id);
-  }
-};
-
 /// Per-connection state: a base class of every websocketpp connection (detail::with_state), so
 /// counters and timers live in the connection and the hot path never takes a shared lock.
 struct conn_state {
   lifecycle_entry entry;  ///< set once on accept (its strand)
   // Written on the connection's strand before open, read-only afterwards.
   std::string peer = "?";
+  std::uint64_t id = 0;  ///< the server's connection number, from open on
+  bool trace_frames = false;  ///< -vv: log every frame sent (NETLAB_WSPP_TRACE_WRITES)
   std::string origin;
   clock::time_point opened{};
   bool counted = false;  ///< holds a --max-connections slot
@@ -107,7 +77,51 @@ using plain_deflate_state_config = with_state<deflate_config<plain_config>, conn
 using tls_state_config = with_state<tls_config, conn_state>;
 using tls_deflate_state_config = with_state<deflate_config<tls_config>, conn_state>;
 
+/// -vv: websocketpp's version 13 processor that also logs every frame it reads (one line each,
+/// incoming_frame_trace), for one connection. consume() is the processor's only virtual entry point
+/// for received bytes; what it consumed is read back after it unmasked the payload in place.
+template <typename Config>
+class traced_hybi13 : public websocketpp::processor::hybi13<Config> {
+  using base = websocketpp::processor::hybi13<Config>;
+
+ public:
+  traced_hybi13(bool secure, typename base::msg_manager_ptr manager, typename base::rng_type& rng, std::string peer)
+      : base(secure, /*server=*/true, std::move(manager), rng), peer_(std::move(peer)) {}
+
+  std::size_t consume(std::uint8_t* buf, std::size_t len, websocketpp::lib::error_code& ec) override {
+    const std::size_t n = base::consume(buf, len, ec);
+    for (auto& line : trace_.feed(buf, n)) core::log().trace("ws {} {}", peer_, line);
+    return n;
+  }
+
+ private:
+  std::string peer_;
+  incoming_frame_trace trace_;
+};
+
+/// The processor NETLAB_WSPP_STRICT_UPGRADE installs: a traced one at -vv, else none (websocketpp's own).
+template <typename Config, typename Connection, typename Manager, typename Rng>
+std::shared_ptr<websocketpp::processor::processor<Config>> traced_processor(const Connection& con, bool secure,
+                                                                           Manager manager, Rng& rng) {
+  if (!con.trace_frames) return nullptr;
+  return std::make_shared<traced_hybi13<Config>>(secure, std::move(manager), rng, con.peer);
+}
+
 }  // namespace netlab::ws::detail
+
+/// -vv: every frame a server connection queues for sending (data, ping, pong, close) is logged as
+/// it enters websocketpp's write queue (connection::write_push, otherwise unchanged: websocketpp's
+/// own version only adds a devel log line). websocketpp's "Header Bytes" dumps stay off.
+#define NETLAB_WSPP_TRACE_WRITES(CONFIG)                                                              \
+  template <>                                                                                         \
+  inline void websocketpp::connection<CONFIG>::write_push(message_ptr msg) {                          \
+    if (!msg) return;                                                                                 \
+    m_send_buffer_size += msg->get_payload().size();                                                  \
+    m_send_queue.push(msg);                                                                           \
+    if (this->trace_frames)                                                                           \
+      ::netlab::core::log().trace("ws {} {}", this->peer,                                             \
+                                  ::netlab::ws::detail::outgoing_frame_line(msg->get_header(), msg->get_payload())); \
+  }
 
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_state_config)
 NETLAB_WSPP_FAST_PAYLOAD(netlab::ws::detail::plain_deflate_state_config)
@@ -117,6 +131,10 @@ NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_state_config)
 NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::plain_deflate_state_config)
 NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_state_config)
 NETLAB_WSPP_STRICT_UPGRADE(netlab::ws::detail::tls_deflate_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::tls_state_config)
+NETLAB_WSPP_TRACE_WRITES(netlab::ws::detail::tls_deflate_state_config)
 
 namespace netlab::ws::detail {
 
@@ -125,26 +143,7 @@ using plain_deflate_state_server = websocketpp::server<plain_deflate_state_confi
 using tls_state_server = websocketpp::server<tls_state_config>;
 using tls_deflate_state_server = websocketpp::server<tls_deflate_state_config>;
 
-using tls_context_ptr = std::shared_ptr<asio::ssl::context>;
-
-/// Loads --tls-cert/--tls-key into a server context; a failure is a usage error naming the file.
-core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx);
-
 inline std::string fmt_ms(std::chrono::milliseconds d) { return core::format_duration(d); }
-
-/// A peer-supplied string for a log line: at most 200 bytes, control bytes (and '\\') as \xNN, so a
-/// hostile peer cannot forge log lines or terminal escapes, or flood the log. UTF-8 stays readable.
-inline std::string loggable(const std::string& s) {
-  std::string out;
-  const std::size_t n = std::min<std::size_t>(s.size(), 200);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != 0x7f && c != '\\') out += static_cast<char>(c);
-    else out += fmt::format("\\x{:02x}", c);
-  }
-  if (s.size() > n) out += "...";
-  return out;
-}
 
 template <typename Server>
 class echo_engine : public std::enable_shared_from_this<echo_engine<Server>> {
@@ -152,9 +151,8 @@ public:
   using con_ptr = typename Server::connection_ptr;
 
   echo_engine(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls)
-      : opt_(opt),
-        rt_(rt),
-        out_(out),
+      : core_(opt, rt, out),
+        opt_(core_.opt()),
         tls_(std::move(tls)),
         accept_strand_(asio::make_strand(rt.ioc())),
         acceptor_(accept_strand_),
@@ -165,14 +163,15 @@ public:
     srv_.clear_error_channels(websocketpp::log::elevel::all);
     srv_.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror |
                             websocketpp::log::elevel::fatal);
-    // -vv: websocketpp's frame header lines (payloads stay off; messages get a hex dump below).
-    if (core::log().should_log(spdlog::level::trace)) srv_.set_access_channels(websocketpp::log::alevel::frame_header);
+    // -vv logs frames and handshakes itself (NETLAB_WSPP_TRACE_WRITES, traced_hybi13, trace.hpp),
+    // decoded, instead of websocketpp's raw "Header Bytes" dumps: its access channels stay off.
+    trace_ = core::log().should_log(spdlog::level::trace);
     // websocketpp's _htonll() initialises a function-local static on first use, unsynchronised:
     // call it once here, before any io thread runs, so frames sent from several threads don't race
     // on it (ThreadSanitizer; the value written is always the same, but still).
     (void)websocketpp::lib::net::_htonll(1);
     std::error_code ec;
-    srv_.init_asio(&rt_.ioc(), ec);
+    srv_.init_asio(&core_.rt().ioc(), ec);
     if (ec) return core::outcome::fail(ec, "init", "");
     srv_.set_max_message_size(static_cast<std::size_t>(opt_.max_message));
     // No request body is ever used (the page is a GET): websocketpp would otherwise buffer up to
@@ -204,12 +203,8 @@ public:
     auto bound = core::listen_tcp(acceptor_, opt_.listen);
     if (!bound.ok()) return bound;
     auto local = acceptor_.local_endpoint(ec);
-    auto addr = core::address_string(local.address());
     asio::post(accept_strand_, [self = this->shared_from_this()] { self->do_accept(); });
-    core::log().info("ws-echo serve on {}{} path {} ({}{}{}, {} thread(s))", is_tls ? "wss://" : "ws://",
-                     core::to_string(local), opt_.path, opt_.broadcast ? "broadcast" : "echo",
-                     opt_.deflate ? ", permessage-deflate" : "", opt_.page ? ", page at /" : "", opt_.threads);
-    out_.listening(is_tls ? "wss" : "ws", addr, local.port());
+    core_.listening(is_tls, local);
     return core::outcome::success();
   }
 
@@ -221,7 +216,7 @@ public:
 
   /// The lifecycle's "stop accepting" (on accept_strand_): refuse new upgrades, close the listening socket.
   void stop_accepting() {
-    stopping_ = true;
+    core_.set_stopping();
     std::error_code ec;
     acceptor_.close(ec);
     accept_retry_.cancel();
@@ -298,29 +293,21 @@ private:
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     auto ep = sock.remote_endpoint(ec);
     if (!ec) st.peer = core::to_string(ep);
+    st.trace_frames = trace_;
     // Every accepted socket is a session of the lifecycle until the connection is destroyed.
     st.entry.id = lc_->add([w = this->weak_from_this(), h](bool graceful) {
       if (auto self = w.lock()) self->close_session(h, graceful);
     });
     if (st.entry.id != 0) st.entry.lc = lc_;
-    if (stopping_ || st.entry.id == 0) {
+    if (core_.stopping() || st.entry.id == 0) {
       con->interrupt();
       return;
     }
-    if (opt_.max_handshakes > 0) {
-      // Each handshake in progress holds up to websocketpp's 16,000-byte request head, parsed (some
-      // 55 KB): without a cap, memory would only be bounded by the open-files limit.
-      if (handshakes_->fetch_add(1, std::memory_order_relaxed) >= opt_.max_handshakes) {
-        handshakes_->fetch_sub(1, std::memory_order_relaxed);
-        if (!handshakes_full_.exchange(true))
-          core::log().warn("ws: {} handshakes in progress (--max-handshakes): dropping new connections until one ends",
-                           opt_.max_handshakes);
-        st.over_handshakes = true;
-        std::error_code se;
-        sock.shutdown(asio::socket_base::shutdown_both, se);  // websocketpp's first read fails
-        return;
-      }
-      st.handshake = handshake_slot(handshakes_);
+    if (!core_.take_handshake(st.handshake)) {
+      st.over_handshakes = true;
+      std::error_code se;
+      sock.shutdown(asio::socket_base::shutdown_both, se);  // websocketpp's first read fails
+      return;
     }
     // Covers the TLS handshake too (websocketpp's own open timeout starts only after it).
     if (opt_.handshake_timeout.count() > 0) {
@@ -339,55 +326,27 @@ private:
     }
   }
 
-  bool origin_allowed(const std::string& origin) const {
-    if (opt_.allow_origins.empty() || origin.empty()) return true;  // non-browser clients send none
-    auto lower = [](std::string s) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return s;
-    };
-    auto o = lower(origin);
-    for (auto& a : opt_.allow_origins)
-      if (a == "*" || lower(a) == o) return true;
-    return false;
-  }
-
-  bool path_matches(const std::string& resource) const {
-    // The path, optionally followed by a query string.
-    return resource == opt_.path ||
-           (resource.compare(0, opt_.path.size(), opt_.path) == 0 && resource.size() > opt_.path.size() &&
-            resource[opt_.path.size()] == '?');
-  }
-
   bool on_validate(hdl_t h) {
     auto con = get(h);
     if (!con) return false;
     auto& st = state(con);
     const std::string& origin = con->get_request_header("Origin");
     st.origin = loggable(origin);  // for log lines only
-    if (core::log().should_log(spdlog::level::trace))
-      core::log().trace("ws {} handshake request:\n{}", st.peer, con->get_request().raw());
-    if (stopping_) {
-      con->set_status(websocketpp::http::status_code::service_unavailable);
-      return false;
+    if (trace_) core::log().trace("ws {} handshake request:\n{}", st.peer, trace::handshake(trace::dir::in, con->get_request().raw()));
+    using status = websocketpp::http::status_code::value;
+    switch (core_.validate(con->get_resource(), origin, st.counted)) {
+      case upgrade_verdict::accept: break;
+      case upgrade_verdict::stopping: con->set_status(status::service_unavailable); return false;
+      case upgrade_verdict::not_found: con->set_status(status::not_found); return false;
+      case upgrade_verdict::forbidden: con->set_status(status::forbidden); return false;
+      case upgrade_verdict::full:
+        con->set_status(status::service_unavailable);
+        con->append_header("Retry-After", "1");
+        return false;
     }
-    if (!path_matches(con->get_resource())) {
-      con->set_status(websocketpp::http::status_code::not_found);
-      return false;
-    }
-    if (!origin_allowed(origin)) {
-      con->set_status(websocketpp::http::status_code::forbidden);
-      return false;
-    }
-    if (opt_.max_connections > 0 && open_count_.fetch_add(1) >= opt_.max_connections) {
-      open_count_.fetch_sub(1);
-      con->set_status(websocketpp::http::status_code::service_unavailable);
-      con->append_header("Retry-After", "1");
-      return false;
-    }
-    st.counted = opt_.max_connections > 0;
     // A broadcast member from the moment its 101 is decided: a client that has read the 101 may
     // rightly expect every later message. What arrives before on_open waits in its inbox.
-    if (opt_.broadcast) add_member(h);
+    if (opt_.broadcast) core_.add_member(h);
     st.upgrade_accepted = true;
     return true;
   }
@@ -400,21 +359,11 @@ private:
     release_handshake(st);
     auto res = con->get_resource();  // safe here (and in on_validate/on_open): websocketpp calls them
                                      // only once it has built a valid URI; on_fail may come before
-    if (opt_.page && (res == "/" || res.rfind("/?", 0) == 0)) {
-      con->set_status(websocketpp::http::status_code::ok);
-      con->append_header("Content-Type", "text/html; charset=utf-8");
-      con->append_header("Cache-Control", "no-store");
-      con->set_body(page_html(opt_.path));
-    } else if (path_matches(res)) {
-      con->set_status(websocketpp::http::status_code::upgrade_required);
-      con->append_header("Sec-WebSocket-Version", "13");
-      con->set_body("this resource speaks WebSocket only\n");
-    } else {
-      con->set_status(websocketpp::http::status_code::not_found);
-      con->set_body("not found\n");
-    }
-    core::log().info("http {} {} {} → {}", st.peer, loggable(con->get_request().get_method()), loggable(res),
-                     static_cast<int>(con->get_response_code()));
+    auto answer = core_.answer_http(res);
+    con->set_status(static_cast<websocketpp::http::status_code::value>(answer.status));
+    for (auto& [name, value] : answer.headers) con->append_header(name, value);
+    con->set_body(std::move(answer.body));
+    core_.log_http(st.peer, con->get_request().get_method(), res, answer.status);
   }
 
   void on_fail(hdl_t h) {
@@ -423,7 +372,7 @@ private:
     auto& st = state(con);
     release_slot(st);
     release_handshake(st);
-    if (opt_.broadcast) remove_member(h);
+    if (opt_.broadcast) core_.remove_member(h);
     cancel_timers(st);
     if (st.over_handshakes) return;  // logged once, at the cap
     auto status = static_cast<int>(con->get_response_code());
@@ -437,10 +386,9 @@ private:
       while (!why.empty() && why.back() == '\n') why.pop_back();
       const auto ec = con->get_ec();
       if (why.empty() && ec != websocketpp::error::rejected) why = ec.message();
-      core::log().info("ws refused {} '{}' origin '{}': HTTP {}{}{}", st.peer, loggable(con->get_request().get_uri()),
-                       loggable(st.origin), status, why.empty() ? "" : ", ", loggable(why));
+      core_.log_refused(st.peer, con->get_request().get_uri(), st.origin, status, why);
     } else {
-      core::log().info("ws handshake with {} failed: {}", st.peer, con->get_ec().message());
+      core_.log_failed(st.peer, con->get_ec().message());
     }
   }
 
@@ -453,17 +401,17 @@ private:
     release_handshake(st);
     st.opened = clock::now();
     st.touch();
-    rt_.connection_joined();
+    core_.rt().connection_joined();
     st.open_counted = true;
     auto ext = con->get_response_header("Sec-WebSocket-Extensions");
-    core::log().info("ws open {} origin '{}' resource {}{}{}", st.peer, st.origin, loggable(con->get_resource()),
-                     ext.empty() ? "" : " extensions ", ext);
-    if (core::log().should_log(spdlog::level::trace))
-      core::log().trace("ws {} handshake response:\n{}", st.peer, con->get_response().raw());
+    st.id = core_.next_id();
+    core_.log_open(st.id, st.peer, st.origin, con->get_resource(), ext);
+    if (trace_)
+      core::log().trace("ws {} handshake response:\n{}", st.peer, trace::handshake(trace::dir::out, con->get_response().raw()));
     drain(con, st);  // broadcasts that arrived between the 101 and now
     if (opt_.ping_interval.count() > 0) arm_ping(con, h);
     if (opt_.idle_timeout.count() > 0) arm_idle(con, h, opt_.idle_timeout);
-    if (stopping_) con->interrupt();
+    if (core_.stopping()) con->interrupt();
   }
 
   void on_close(hdl_t h) {
@@ -474,9 +422,9 @@ private:
     cancel_timers(st);
     if (st.open_counted) {
       st.open_counted = false;
-      rt_.connection_left();
+      core_.rt().connection_left();
     }
-    if (opt_.broadcast) remove_member(h);
+    if (opt_.broadcast) core_.remove_member(h);
     {
       std::lock_guard<std::mutex> lk(st.inbox_mu);
       st.laggard = true;  // nothing more for it
@@ -485,51 +433,34 @@ private:
     }
     st.pongs.clear();
     st.pong_bytes = 0;
-    auto dur = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
-    // The close reason echoed to a client is the client's own: escaped like everything it sends.
-    auto sent = fmt::format("{} '{}'", con->get_local_close_code(), loggable(con->get_local_close_reason()));
-    // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
-    if (st.sent_code != 0 && con->get_local_close_code() == websocketpp::close::status::abnormal_close)
-      sent = fmt::format("{} '{}' (then {})", st.sent_code, st.sent_reason, loggable(con->get_local_close_reason()));
-    core::log().info("ws close {} origin '{}': sent {}, received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
-                     st.peer, st.origin, sent, con->get_remote_close_code(), loggable(con->get_remote_close_reason()),
-                     st.note.empty() ? "" : "; ",
-                     st.note, st.msgs_in, st.bytes_in, st.msgs_out.load(), st.bytes_out.load(), fmt_ms(dur));
+    close_info c;
+    c.peer = st.peer;
+    c.origin = st.origin;
+    c.id = st.id;
+    c.local_code = con->get_local_close_code();
+    c.local_reason = con->get_local_close_reason();
+    c.remote_code = con->get_remote_close_code();
+    c.remote_reason = con->get_remote_close_reason();
+    c.sent_code = st.sent_code;
+    c.sent_reason = st.sent_reason;
+    c.note = st.note;
+    c.msgs_in = st.msgs_in;
+    c.bytes_in = st.bytes_in;
+    c.msgs_out = st.msgs_out.load();
+    c.bytes_out = st.bytes_out.load();
+    c.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st.opened);
+    c.closed_by_server = st.sent_code != 0 || !st.note.empty();
+    core_.log_close(c);
   }
 
-  void release_handshake(conn_state& st) {
-    st.handshake.release();
-    if (handshakes_full_.load(std::memory_order_relaxed) &&
-        handshakes_->load(std::memory_order_relaxed) < opt_.max_handshakes / 2 + 1)
-      handshakes_full_.store(false);  // the next time it fills up is logged again
-  }
+  void release_handshake(conn_state& st) { core_.release_handshake(st.handshake); }
 
-  void release_slot(conn_state& st) {
-    if (st.counted) {
-      st.counted = false;
-      open_count_.fetch_sub(1);
-    }
-  }
+  void release_slot(conn_state& st) { core_.release_slot(st.counted); }
 
   static void cancel_timers(conn_state& st) {
     // A pending websocketpp timer holds its connection: cancel them so it can be freed.
     for (auto* t : {&st.handshake_timer, &st.ping_timer, &st.idle_timer})
       if (*t) (*t)->cancel();
-  }
-
-  void add_member(hdl_t h) {
-    std::lock_guard<std::mutex> lk(reg_mu_);
-    members_.push_back(h);
-    std::atomic_store(&members_snapshot_, std::make_shared<const std::vector<hdl_t>>(members_));
-  }
-
-  void remove_member(hdl_t h) {
-    std::lock_guard<std::mutex> lk(reg_mu_);
-    auto same = [&](const hdl_t& w) { return !w.owner_before(h) && !h.owner_before(w); };
-    auto it = std::remove_if(members_.begin(), members_.end(), same);
-    if (it == members_.end()) return;
-    members_.erase(it, members_.end());
-    std::atomic_store(&members_snapshot_, std::make_shared<const std::vector<hdl_t>>(members_));
   }
 
   // --- timers --------------------------------------------------------------------------------------
@@ -580,12 +511,9 @@ private:
     st.touch();
     st.pong_pending = false;  // a message proves the peer alive as well as a pong (which may be
                               // queued behind its data)
-    if (core::log().should_log(spdlog::level::debug)) {
+    if (core::log().should_log(spdlog::level::debug))
       core::log().debug("ws {} → {} {} B", st.peer,
                         msg->get_opcode() == websocketpp::frame::opcode::text ? "text" : "binary", n);
-      if (core::log().should_log(spdlog::level::trace))
-        core::log().trace("ws {} payload:\n{}", st.peer, core::hexdump(msg->get_payload().data(), n, 256));
-    }
     // Replies are compressed when the receiving connection negotiated permessage-deflate. Otherwise
     // the received message goes back out as it is, framed once (for every broadcast member too).
     if (opt_.deflate)
@@ -593,7 +521,7 @@ private:
     else
       prepare_unmasked_frame(msg);
     if (!opt_.broadcast) return deliver(con, st, msg);  // already on this connection's strand
-    auto targets = std::atomic_load(&members_snapshot_);
+    auto targets = core_.members();
     if (!targets) return;
     for (auto& t : *targets)
       if (auto c = get(t)) post_to(c, msg);
@@ -623,7 +551,7 @@ private:
     auto con = get(h);
     if (!con) return;
     auto& st = state(con);
-    if (stopping_ && !st.stop_handled) {
+    if (core_.stopping() && !st.stop_handled) {
       auto s = con->get_state();
       // A client may already hold its 101 while the response write has not completed here (the
       // connection is still "connecting"): terminating it would look like a crash to the client
@@ -719,7 +647,7 @@ private:
 
   void too_slow(const con_ptr& con, conn_state& st, std::uint64_t backlog) {
     if (!st.note.empty() || con->get_state() != websocketpp::session::state::open) return;
-    st.note = "too slow: " + std::to_string(backlog) + " B unsent, over --max-queue " + std::to_string(opt_.max_queue);
+    st.note = core_.too_slow_note(backlog);
     core::log().info("ws {}: {}, closing with 1008", st.peer, st.note);
     close_by_server(con, st, websocketpp::close::status::policy_violation, "too slow: send queue over --max-queue");
   }
@@ -732,27 +660,16 @@ private:
     con->close(code, reason, ec);
   }
 
-  serve_options opt_;
-  core::runtime& rt_;
-  core::reporter& out_;
+  server_core core_;
+  const serve_options& opt_;  ///< core_'s
   tls_context_ptr tls_;
   Server srv_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> open_count_{0};
-  std::shared_ptr<std::atomic<std::size_t>> handshakes_ = std::make_shared<std::atomic<std::size_t>>(0);
-  std::atomic<bool> handshakes_full_{false};  ///< warned about --max-handshakes; not again until half free
+  bool trace_ = false;  ///< -vv: frames and handshakes are logged (set in start())
   std::shared_ptr<core::lifecycle> lc_;
-  std::mutex reg_mu_;  ///< members_ below; taken on accept/open/close, never per message
-  std::vector<hdl_t> members_;  ///< upgraded (or about to be): broadcast targets
-  std::shared_ptr<const std::vector<hdl_t>> members_snapshot_;  ///< atomic_load/atomic_store only
   asio::strand<asio::io_context::executor_type> accept_strand_;
   asio::ip::tcp::acceptor acceptor_;  ///< used on accept_strand_ only
   asio::steady_timer accept_retry_;   ///< on accept_strand_
 };
-
-/// How long a stopping ws-echo server lets connections finish their close handshake (1001)
-/// before closing their sockets (core::lifecycle).
-inline constexpr std::chrono::milliseconds stop_grace{1500};
 
 /// Runs one engine until it is stopped by a signal.
 template <typename Server>
@@ -770,8 +687,5 @@ core::outcome run_engine(const serve_options& opt, core::runtime& rt, core::repo
   rt.run();
   return core::outcome::success();
 }
-
-/// The wss:// variants (echo_server_tls.cpp, a separate translation unit to build in parallel).
-core::outcome run_tls(const serve_options& opt, core::runtime& rt, core::reporter& out, tls_context_ptr tls);
 
 }  // namespace netlab::ws::detail

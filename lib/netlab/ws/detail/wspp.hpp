@@ -51,8 +51,8 @@ public:
       // Nor is "Handshake ended with HTTP error": netlab logs each refused upgrade once, at info.
       const bool cancelled = std::strstr(msg, "Operation aborted") || std::strstr(msg, "Operation canceled") ||
                              std::strstr(msg, "Handshake ended with HTTP error");
-      l.log(channel >= websocketpp::log::elevel::rerror && !cancelled ? spdlog::level::warn : spdlog::level::debug,
-            "websocket: {}", msg);
+      const bool warn = channel >= websocketpp::log::elevel::rerror && !cancelled && !errors_at_debug_;
+      l.log(warn ? spdlog::level::warn : spdlog::level::debug, "websocket: {}", msg);
     } else if (l.should_log(spdlog::level::debug)) {
       l.debug("websocket: {}", msg);
     }
@@ -66,16 +66,30 @@ public:
   /// True when the channel is enabled.
   bool dynamic_test(level channel) const { return (channels_ & channel) != 0; }
 
+protected:
+  bool errors_at_debug_ = false;  ///< server_spdlog_logger
+
 private:
   level channels_ = 0;
   bool error_;
 };
 
+/// The server's logger: websocketpp's error lines go to debug (-v). On the server they are all about
+/// one connection (netlab owns the acceptor), and netlab logs each connection's end itself with the
+/// same cause (its close, refused or failed line): at warn they were printed twice (issue 15).
+class server_spdlog_logger : public spdlog_logger {
+public:
+  explicit server_spdlog_logger(hint h = websocketpp::log::channel_type_hint::access) : spdlog_logger(h) {
+    errors_at_debug_ = true;
+  }
+  server_spdlog_logger(level channels, hint h) : spdlog_logger(channels, h) { errors_at_debug_ = true; }
+};
+
 /// Transport settings shared by every variant.
-template <typename Base>
+template <typename Base, typename Logger = spdlog_logger>
 struct transport_overrides : Base::transport_config {
-  using alog_type = spdlog_logger;
-  using elog_type = spdlog_logger;
+  using alog_type = Logger;
+  using elog_type = Logger;
   // A wss peer's close otherwise waits for the 5 s default (NOTES.md).
   static const long timeout_socket_shutdown = 1000;
 };
@@ -267,13 +281,20 @@ std::error_code check_upgrade(const Request& req, Response& res) {
 
 /// Replaces websocketpp's choice of a processor for one server config (connection::initialize_processor,
 /// which also accepts the hybi 00/07/08 drafts) with detail::check_upgrade, then version 13's
-/// processor. Same rules of use as NETLAB_WSPP_FAST_PAYLOAD.
+/// processor, or, when `traced_processor<CONFIG>(connection, ...)` returns one (-vv), that
+/// subclass of it. Same rules of use as NETLAB_WSPP_FAST_PAYLOAD; traced_processor must be declared
+/// before the macro is used.
 #define NETLAB_WSPP_STRICT_UPGRADE(CONFIG)                                                          \
   template <>                                                                                       \
   inline websocketpp::lib::error_code websocketpp::connection<CONFIG>::initialize_processor() {     \
     if (lib::error_code ec = ::netlab::ws::detail::check_upgrade(m_request, m_response)) return ec; \
     if (!processor::is_websocket_handshake(m_request)) return lib::error_code();                    \
-    m_processor = get_processor(13);                                                                \
+    m_processor = ::netlab::ws::detail::traced_processor<CONFIG>(*this, transport_con_type::is_secure(), \
+                                                                 m_msg_manager, m_rng);             \
+    if (m_processor)                                                                                \
+      m_processor->set_max_message_size(m_max_message_size);                                        \
+    else                                                                                            \
+      m_processor = get_processor(13);                                                              \
     return lib::error_code();                                                                       \
   }
 
@@ -287,9 +308,9 @@ namespace netlab::ws::detail {
 /// Plain ws:// (server).
 struct plain_config : websocketpp::config::asio {
   using concurrency_type = websocketpp::concurrency::none;
-  using alog_type = spdlog_logger;
-  using elog_type = spdlog_logger;
-  struct transport_config : transport_overrides<websocketpp::config::asio> {};
+  using alog_type = server_spdlog_logger;
+  using elog_type = server_spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio, server_spdlog_logger> {};
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
   static const std::size_t max_message_size = 16 * 1024 * 1024;
   // websocketpp embeds this buffer in every connection object: 16 KiB by default, the largest part
@@ -301,9 +322,9 @@ struct plain_config : websocketpp::config::asio {
 /// wss:// (server; no locks, as plain_config).
 struct tls_config : websocketpp::config::asio_tls {
   using concurrency_type = websocketpp::concurrency::none;
-  using alog_type = spdlog_logger;
-  using elog_type = spdlog_logger;
-  struct transport_config : transport_overrides<websocketpp::config::asio_tls> {};
+  using alog_type = server_spdlog_logger;
+  using elog_type = server_spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio_tls, server_spdlog_logger> {};
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
   static const std::size_t max_message_size = 16 * 1024 * 1024;
   // websocketpp embeds this buffer in every connection object: 16 KiB by default, the largest part
