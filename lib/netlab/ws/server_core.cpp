@@ -9,6 +9,7 @@
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/core/payload.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/ws/page.hpp"
 
 namespace netlab::ws::detail {
@@ -154,7 +155,7 @@ void server_core::log_open(std::uint64_t id, const std::string& peer, const std:
   core::log().info("ws open {} origin '{}' resource {}{}{}", peer, origin, loggable(resource),
                    extensions.empty() ? "" : " extensions ", extensions);
   // NDJSON only: in text mode stdout keeps to the readiness line.
-  if (out_.json()) out_.result({{"event", "connection"}, {"proto", "ws"}, {"id", id}, {"peer", peer}}, "");
+  if (out_.json()) core::server_event(out_, {{"event", "connection"}, {"proto", "ws"}, {"id", id}, {"peer", peer}});
 }
 
 void server_core::log_refused(const std::string& peer, const std::string& target, const std::string& origin,
@@ -210,7 +211,7 @@ void server_core::log_close(const close_info& c) {
   // A close reason is UTF-8 (websocketpp checks received ones, RFC 6455 7.4.1; netlab's are ASCII);
   // an error message is the system's.
   ev["reason"] = core::valid_utf8(reason) ? reason : loggable(reason);
-  out_.result(ev, "");
+  core::server_event(out_, ev);
 }
 
 std::string server_core::too_slow_note(std::uint64_t backlog) const {
