@@ -1,9 +1,11 @@
 // ws-echo serve, plain ws://: websocketpp joined to netlab's io_context (websocketpp
 // examples/external_io_service); one instantiation of the engine per unit (server_run.hpp).
 #include "netlab/ws/detail/echo_engine.hpp"
+#include "netlab/ws/detail/fast_handlers.hpp"
 #include "netlab/ws/detail/fast_read.hpp"
 
 NETLAB_WSPP_FAST_READ(netlab::ws::detail::plain_state_config)  // issue 17: see fast_read.hpp
+NETLAB_WSPP_LEAN_HANDLERS(netlab::ws::detail::plain_state_config)  // issue 17: see fast_handlers.hpp
 
 namespace netlab::ws::detail {
 
