@@ -317,7 +317,10 @@ struct plain_config : websocketpp::config::asio {
   // websocketpp embeds this buffer in every connection object: 16 KiB by default, the largest part
   // of an idle connection's cost. 4 KiB (gorilla's default too) keeps 10,000 idle clients lean;
   // larger messages simply take a few more reads.
-  static const std::size_t connection_read_buffer_size = 4096;
+  // Issue 17: 2 KiB for plain ws://, whose servers read what does not fit on into a 64 KiB buffer
+  // per thread (NETLAB_WSPP_FAST_READ, detail/fast_read.hpp): a large frame costs the same reads
+  // with 2 or 4 KiB here, and each idle connection is 2 KiB smaller. Back to 4096 if that goes.
+  static const std::size_t connection_read_buffer_size = 2048;
 };
 
 /// wss:// (server; no locks, as plain_config).
