@@ -11,8 +11,8 @@
 /// so sends made by one handler are still written together once it returns, in the same order.
 /// Remove the macro's uses to go back to websocketpp's send.
 ///
-/// Measured (callgrind instructions per message, bench/ab.py CPU µs per message): see
-/// docs/benchmarks.md, "Issue 17: changes made".
+/// Measured (docs/benchmarks.md "Issue 17: changes made"): echo 64 B × 100, allocations 9.1 → 5.0 and
+/// callgrind user instructions 11,087 → 9,773 per message; at 16 KiB × 10 28,711 → 27,522.
 #include "netlab/ws/detail/wspp.hpp"
 
 /// See the top of this file. For configs with a strand (transport enable_multithreading). Use at
