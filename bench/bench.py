@@ -3,6 +3,8 @@
 
 For each cell of the matrix every contender's server is started on 127.0.0.1, then driven by the SAME
 client (netlab's own load mode, or bench/tools/connbench for connection rate and idle connections),
+and every ws/tcp echo cell a second time by an independent client, bench/tools/go-load (Go +
+gorilla/websocket, issue 17; its server CPU is sampled at the start and end of its timed window),
 alternating contenders run by run (A B C A B C ...), RUNS runs each; medians are reported. For each run
 the server's CPU time (utime+stime, plus reaped children, from /proc/PID/stat, summed over its process
 tree) is read before and after, so CPU per message is the cost of the server alone even though the
@@ -33,6 +35,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 NODE_ENV = dict(os.environ, NODE_PATH="/usr/share/nodejs")
+CLIENT_GROUP = {"netlab": "", "go": ", go-load client"}  # suffix of an echo cell's group, per client
+
+
+def loadavg():
+    """The 1-minute load average: recorded beside every run (the machine is shared)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 # ----------------------------------------------------------------------------------------------
 # /proc helpers
@@ -266,6 +278,42 @@ def run_json_client(argv, timeout, logdir, event, env=None, cwd=None):
     return found
 
 
+def run_windowed_client(argv, server, timeout, logdir):
+    """Runs bench/tools/go-load, sampling the server's CPU at its window lines, so the CPU per message
+    covers the timed messages only. Returns the load result with server_cpu_s set."""
+    with open(os.path.join(logdir, "clients.log"), "ab") as log:
+        log.write((" ".join(argv) + "\n").encode())
+        log.flush()
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    killer = threading.Timer(timeout, p.kill)
+    killer.start()
+    c0 = c1 = found = None
+    try:
+        for line in p.stdout:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            ev = j.get("event") if isinstance(j, dict) else None
+            if ev == "window" and j.get("phase") == "start":
+                c0 = server.cpu()
+            elif ev == "window" and j.get("phase") == "end":
+                c1 = server.cpu()
+            elif ev == "load":
+                found = j
+        p.wait()
+    finally:
+        killer.cancel()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if found is None or c0 is None or c1 is None:
+        raise RuntimeError(f"go-load exit {p.returncode}, no load result")
+    found["exit"] = p.returncode
+    found["server_cpu_s"] = c1 - c0
+    return found
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -273,6 +321,19 @@ def median(xs):
 
 # ----------------------------------------------------------------------------------------------
 # The harness
+
+
+BASELINE = "@baseline"  # suffix of a contender served by the --baseline binary
+
+
+class _Swap:
+    """A view of a Bench whose netlab binary is another one (for the --baseline contenders)."""
+
+    def __init__(self, b, nl):
+        self._b, self.nl = b, nl
+
+    def __getattr__(self, name):
+        return getattr(self._b, name)
 
 
 class Bench:
@@ -299,6 +360,11 @@ class Bench:
 
     # -- server factories
     def srv(self, kind, **kw):
+        if kind.endswith(BASELINE):
+            # The same server from the --baseline binary (issue 14's before/after, alternated in one run).
+            s = Bench.srv(_Swap(self, self.a.baseline), kind[:-len(BASELINE)], **kw)
+            s.name = kind
+            return s
         L, B = self.logdir, self.tools
         if kind == "netlab-tcp":
             return Server(kind, [self.nl, "tcp", "serve", "--mode", "echo", "--listen", "127.0.0.1:0",
@@ -319,6 +385,9 @@ class Bench:
             return Server(kind, [f"{B}/go-ws-echo"], L)
         if kind == "node-ws":
             return Server(kind, ["node", os.path.join(ROOT, "bench/reference/node-ws-echo.js")], L, env=NODE_ENV)
+        if kind == "uws":
+            return Server(kind, ["node", os.path.join(ROOT, "bench/reference/uws-echo.js")], L,
+                          env=dict(os.environ, NODE_PATH=os.path.join(B, "uws", "node_modules")))
         if kind == "netlab-udp":
             return Server(kind, [self.nl, "udp", "serve", "--mode", "echo", "--listen", "127.0.0.1:0", "--json"],
                           L, proto="udp")
@@ -357,10 +426,14 @@ class Bench:
         return None
 
     def server_missing(self, kind):
+        kind = kind[:-len(BASELINE)] if kind.endswith(BASELINE) else kind
         need = {"netlab-tcp": ("tcp", "serve", "--mode"), "netlab-ws": ("ws-echo", "serve", "--listen"),
                 "netlab-udp": ("udp", "serve", "--mode"), "netlab-tftp": ("udp-file", "serve", "--root")}
         if kind in need and not self.has(*need[kind]):
             return f"netlab {need[kind][0]} {need[kind][1]} is not built yet"
+        if kind == "uws" and not os.path.exists(os.path.join(self.tools, "uws", "node_modules", "uwebsockets",
+                                                             "uws.js")):
+            return "uwebsockets (npm) is not installed: run bench/setup.sh BUILD_DIR"
         return None
 
     # -- one cell: several contenders, alternating runs
@@ -392,10 +465,13 @@ class Bench:
                         elif not s.alive():
                             raise RuntimeError("server died")
                         s.sample_rss()
+                        la = loadavg()
                         c0 = s.cpu()
                         r = run_one(s, k)
                         time.sleep(0.2 if s.forks else 0.05)  # let forked children exit and be reaped
-                        r["server_cpu_s"] = s.cpu() - c0
+                        if "server_cpu_s" not in r:  # go-load's runs measure their own window
+                            r["server_cpu_s"] = s.cpu() - c0
+                        r["loadavg"] = la
                         s.stop_sampling()
                         if r.get("count"):
                             r["cpu_us_per_unit"] = r["server_cpu_s"] * 1e6 / r["count"]
@@ -429,20 +505,32 @@ class Bench:
     # ------------------------------------------------------------------------------------------
     # Matrix groups
 
-    def echo_cell(self, proto, kinds, conns, size, pipeline=1, label=None):
-        group = {"tcp": "tcp echo", "ws": "ws echo"}[proto]
+    def echo_cells(self, proto, kinds, conns, size, pipeline=1):
+        """The same echo cell once per load client (--clients), netlab's first."""
+        for client in self.a.clients:
+            self.echo_cell(proto, kinds, conns, size, pipeline, client=client)
+
+    def echo_cell(self, proto, kinds, conns, size, pipeline=1, label=None, client="netlab"):
+        group = {"tcp": "tcp echo", "ws": "ws echo"}[proto] + CLIENT_GROUP[client]
         name = label or f"{size_label(size)} x {conns} conn" + (f", pipeline {pipeline}" if pipeline > 1 else "")
-        miss = self.load_missing(proto, pipeline)
+        miss = self.load_missing(proto, pipeline) if client == "netlab" else None
         if miss:
             return self.missing_cell(group, name, kinds, miss)
 
         def one(s, k):
-            r = run_json_client(self.load_argv(proto, s.port, conns, size, pipeline), self.a.duration + 90,
-                                self.logdir, "load")
+            if client == "go":
+                target = f"ws://127.0.0.1:{s.port}/echo" if proto == "ws" else f"127.0.0.1:{s.port}"
+                argv = [f"{self.tools}/go-load", "-proto", proto, "-target", target, "-c", str(conns),
+                        "-size", str(size), "-d", str(self.a.duration), "-pipeline", str(pipeline)]
+                r = run_windowed_client(argv, s, self.a.duration + 90, self.logdir)
+            else:
+                r = run_json_client(self.load_argv(proto, s.port, conns, size, pipeline), self.a.duration + 90,
+                                    self.logdir, "load")
             return {"msgs_per_s": r["msgs_per_s"], "mb_per_s": r["mb_per_s"], "p50_us": r["latency_us"]["p50"],
                     "p99_us": r["latency_us"]["p99"], "errors": r["errors"] + r.get("connect_errors", 0),
-                    "count": r["messages"]}
-        return self.cell(group, name, kinds, one, {"connections": conns, "size": size, "pipeline": pipeline})
+                    "count": r["messages"], **({"server_cpu_s": r["server_cpu_s"]} if "server_cpu_s" in r else {})}
+        return self.cell(group, name, kinds, one, {"connections": conns, "size": size, "pipeline": pipeline,
+                                                   "client": client})
 
     def missing_cell(self, group, name, kinds, why):
         cell = {"group": group, "name": name, "params": {}, "unit": "msgs",
@@ -636,22 +724,39 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------
 
+    def with_baseline(self, kinds):
+        """With --baseline, each netlab contender is followed by the same server from the baseline binary."""
+        if not self.a.baseline:
+            return kinds
+        out = []
+        for k in kinds:
+            out += [k, k + BASELINE] if is_netlab(k) else [k]
+        return out
+
     def run(self):
         a = self.a
         only = set(a.only.split(",")) if a.only else None
 
         def want(g):
-            return only is None or g in only
-        ws_kinds = ["netlab-ws", "gorilla", "node-ws"]
-        tcp_kinds = ["netlab-tcp", "go-tcp", "socat", "ncat"]
+            # "anchor" (issue 17's cells) runs only when asked for by name.
+            return g in only if only is not None else g != "anchor"
+        ws_kinds = self.with_baseline([k for k in ["netlab-ws", "gorilla", "node-ws", "uws"] if k not in a.without])
+        tcp_kinds = self.with_baseline([k for k in ["netlab-tcp", "go-tcp", "socat", "ncat"] if k not in a.without])
+        udp_kinds = self.with_baseline(["netlab-udp", "go-udp"])
+        if want("anchor"):
+            # Issue 17: the independent client against netlab, gorilla and uWebSockets.js.
+            kinds = self.with_baseline([k for k in ["netlab-ws", "gorilla", "uws"] if k not in a.without])
+            for conns, size in ((100, 64), (1, 16384), (10, 16384), (100, 16384), (1000, 16384)):
+                for client in a.clients:
+                    self.echo_cell("ws", kinds, conns, size, client=client)
         if a.quick:
             if want("ws"):
-                self.echo_cell("ws", ws_kinds, 100, 64)
+                self.echo_cells("ws", ws_kinds, 100, 64)
             if want("tcp"):
-                self.echo_cell("tcp", tcp_kinds, 100, 64)
-                self.echo_cell("tcp", tcp_kinds, 1, 65536)
+                self.echo_cells("tcp", tcp_kinds, 100, 64)
+                self.echo_cells("tcp", tcp_kinds, 1, 65536)
             if want("udp"):
-                self.udp_cell(["netlab-udp", "go-udp"], 16)
+                self.udp_cell(udp_kinds, 16)
             if want("rate"):
                 self.rate_cell("ws", ws_kinds)
             if want("idle"):
@@ -662,13 +767,13 @@ class Bench:
         if want("ws"):
             for size in (64, 16384):
                 for conns in (1, 10, 100, 1000):
-                    self.echo_cell("ws", ws_kinds, conns, size)
-            self.echo_cell("ws", ws_kinds, 1, 64, pipeline=16)
+                    self.echo_cells("ws", ws_kinds, conns, size)
+            self.echo_cells("ws", ws_kinds, 1, 64, pipeline=16)
         if want("tcp"):
             for size in (64, 16384):
                 for conns in (1, 10, 100, 1000):
-                    self.echo_cell("tcp", tcp_kinds, conns, size)
-            self.echo_cell("tcp", tcp_kinds, 1, 65536)
+                    self.echo_cells("tcp", tcp_kinds, conns, size)
+            self.echo_cells("tcp", tcp_kinds, 1, 65536)
         if want("rate"):
             self.rate_cell("ws", ws_kinds)
             self.rate_cell("tcp", tcp_kinds)
@@ -676,8 +781,8 @@ class Bench:
             self.idle_cell(ws_kinds, 1000)
             self.idle_cell(ws_kinds, 10000)
         if want("udp"):
-            self.udp_cell(["netlab-udp", "go-udp"], 1)
-            self.udp_cell(["netlab-udp", "go-udp"], 16)
+            self.udp_cell(udp_kinds, 1)
+            self.udp_cell(udp_kinds, 16)
         if want("tftp"):
             self.tftp_group(256)
 
@@ -841,7 +946,71 @@ def targets(cells, quick):
             dig = bool(runs) and all(x.get("digest_ok") for x in runs)
             add("tftp: 5% loss >= 100 MB/s, digest intact", v, v is not None and v >= 100 and dig,
                 f"digest {'ok' if dig else 'NOT ok / not run'}")
+    # Issue 17's targets, measured with the independent client (bench/tools/go-load).
+    g = "ws echo" + CLIENT_GROUP["go"]
+    c = find(cells, g, "64 B x 100 conn")
+    if c:
+        cr = rat(med(c, "netlab-ws", "cpu_us_per_unit"), med(c, "gorilla", "cpu_us_per_unit"))
+        add("go-load ws 64 B x 100: CPU/msg <= 0.8x gorilla", cr, cr is not None and cr <= 0.8, "")
+        cr = rat(med(c, "netlab-ws", "cpu_us_per_unit"), med(c, "uws", "cpu_us_per_unit"))
+        add("go-load ws 64 B x 100: CPU/msg <= 1.0x uWebSockets.js", cr, cr is not None and cr <= 1.0, "")
+        r = rat(med(c, "netlab-ws", "msgs_per_s"), med(c, "uws", "msgs_per_s"))
+        add("go-load ws 64 B x 100: msgs/s >= 1.0x uWebSockets.js", r, r is not None and r >= 1.0, "")
+    for conns in (1, 10, 100, 1000):
+        c = find(cells, g, f"16 KiB x {conns} conn")
+        if c:
+            r = rat(med(c, "netlab-ws", "msgs_per_s"), med(c, "uws", "msgs_per_s"))
+            add(f"go-load ws 16 KiB x {conns}: msgs/s >= 1.0x uWebSockets.js", r, r is not None and r >= 1.0, "")
     return T
+
+
+def baseline_lines(res):
+    """For every netlab contender that has a NAME@baseline twin in its cell: metric and CPU, after over before."""
+    rows = []
+    for c in res["cells"]:
+        metric, _, cpu = primary(c)
+        for k, cc in c["contenders"].items():
+            twin = c["contenders"].get(k + BASELINE)
+            if not is_netlab(k) or k.endswith(BASELINE) or twin is None:
+                continue
+            a, b = cc.get("median", {}), twin.get("median", {})
+            va, vb = a.get(metric), b.get(metric)
+            ua, ub = (a.get(cpu), b.get(cpu)) if cpu else (None, None)
+            rows.append(f"| {c['group']} | {c['name']} | {k} | {fnum(vb)} | {fnum(va)} | "
+                        f"{f'{va / vb:.2f}' if va and vb else '–'} | {fnum(ub, 2)} | {fnum(ua, 2)} | "
+                        f"{f'{ua / ub:.2f}' if ua and ub else '–'} |")
+    if not rows:
+        return []
+    return ["| group | cell | server | before | after | after/before | CPU before | CPU after | CPU after/before |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|", *rows]
+
+
+def anchor_lines(res):
+    """Issue 17: for every go-load ws cell, netlab over uWebSockets.js and over gorilla (medians), then
+    each run's msgs/s, server CPU per message and the 1-minute load when it started."""
+    out = []
+    for c in res["cells"]:
+        if c["group"] != "ws echo" + CLIENT_GROUP["go"] or "netlab-ws" not in c["contenders"]:
+            continue
+        ratios_txt = []
+        for ref, label in (("uws", "uWS"), ("gorilla", "gorilla")):
+            m = med(c, "netlab-ws", "msgs_per_s"), med(c, ref, "msgs_per_s")
+            u = med(c, "netlab-ws", "cpu_us_per_unit"), med(c, ref, "cpu_us_per_unit")
+            if m[0] and m[1] and u[0] and u[1]:
+                ratios_txt.append(f"netlab/{label}: msgs/s {m[0] / m[1]:.2f}×, CPU/msg {u[0] / u[1]:.2f}×")
+        out.append(f"\n**{c['name']}** — " + ("; ".join(ratios_txt) or "no ratio") + "\n")
+        out.append("| server | runs: msgs/s | runs: CPU µs/msg | runs: load 1m | median msgs/s | median CPU µs/msg |\n"
+                   "|---|---|---|---|---:|---:|")
+        for k, cc in c["contenders"].items():
+            ok = [r for r in cc.get("runs", []) if "error" not in r]
+            if not ok:
+                out.append(f"| {k} | {cc.get('missing') or 'failed'} | | | | |")
+                continue
+            out.append(f"| {k} | {', '.join(fnum(r.get('msgs_per_s')) for r in ok)} | "
+                       f"{', '.join(fnum(r.get('cpu_us_per_unit'), 2) for r in ok)} | "
+                       f"{', '.join(fnum(r.get('loadavg'), 2) for r in ok)} | "
+                       f"{fnum(med(c, k, 'msgs_per_s'))} | {fnum(med(c, k, 'cpu_us_per_unit'), 2)} |")
+    return out
 
 
 def fnum(v, nd=0):
@@ -859,6 +1028,11 @@ def markdown(res):
     out.append(f"- Date: {res['date']}  \n- Command: `{res['command']}`  \n"
                f"- Machine: {m['cpu']}, {m['nproc']} CPUs ({m['hypervisor'] or 'bare metal'}), "
                f"{m['mem_gb']} GiB, Linux {m['kernel']}  \n- {m['go']}; node {m['node']}; {m['netlab']}  \n"
+               f"- Commit: {res.get('commit', '?')} (netlab's sources last changed in {res.get('source_commit', '?')}); "
+               f"load average at start `{res.get('loadavg_start', '?')}`, at end `{res.get('loadavg_end', '?')}`  \n"
+               f"- Load clients for the ws/tcp echo cells: {', '.join(res.get('clients', ['netlab']))}  \n"
+               + (f"- Baseline (`NAME@baseline` contenders): `{res['baseline']}`  \n" if res.get("baseline") else "")
+               + f""
                f"- {res['runs']} runs per contender, alternated, {res['duration']} s each; medians. "
                f"CPU = the server's user+sys time per message (per connection, per MiB) from /proc; "
                f"ratio = netlab / best reference in the same cell (throughput: higher is better; "
@@ -882,7 +1056,7 @@ def markdown(res):
                        "CPU ratio |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         else:
             out.append("| cell | server | msgs/s | MB/s | p50 µs | p99 µs | CPU µs/msg | peak RSS MB | errors | "
-                       "ratio | CPU ratio |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                       "ratio | CPU ratio | load 1m |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in cells:
             rs = ratios(c)
             for k, cc in c["contenders"].items():
@@ -916,10 +1090,20 @@ def markdown(res):
                                f"{fnum(mm.get('p99_us'))} | {fnum(mm.get('cpu_us_per_unit'), 1)} | {rss} | "
                                f"{errtxt} | {ratio} | {cratio} |")
                 else:
+                    las = [x["loadavg"] for x in cc["runs"] if x.get("loadavg") is not None]
+                    la = f"{min(las):.1f}–{max(las):.1f}" if las else "–"
                     out.append(f"| {c['name']} | {name} | {fnum(mm.get('msgs_per_s'))} | {fnum(mm.get('mb_per_s'), 1)}"
                                f" | {fnum(mm.get('p50_us'))} | {fnum(mm.get('p99_us'))} | "
-                               f"{fnum(mm.get('cpu_us_per_unit'), 2)} | {rss} | {errtxt} | {ratio} | {cratio} |")
-    out.append("\n## Targets (issue 5)\n")
+                               f"{fnum(mm.get('cpu_us_per_unit'), 2)} | {rss} | {errtxt} | {ratio} | {cratio} | {la} |")
+    ab = baseline_lines(res)
+    if ab:
+        out.append("\n## Before / after in this run (--baseline, alternated)\n")
+        out.extend(ab)
+    anchor = anchor_lines(res)
+    if anchor:
+        out.append("\n## Issue 17: netlab against uWebSockets.js and gorilla, independent client (go-load)\n")
+        out.extend(anchor)
+    out.append("\n## Targets (issues 5 and 17)\n")
     out.append("| target | value | met |\n|---|---:|---|")
     for t in res["targets"]:
         v = t["value"]
@@ -931,18 +1115,33 @@ def markdown(res):
     return "\n".join(out) + "\n"
 
 
+def git(*args):
+    r = subprocess.run(["git", "-C", ROOT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return r.stdout.decode().strip() if r.returncode == 0 else "?"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--quick", action="store_true", help="reduced matrix, under 2 minutes")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=None, help="seconds per load run (default 2, quick 1)")
-    ap.add_argument("--only", default="", help="comma list of groups: ws,tcp,rate,idle,udp,tftp")
+    ap.add_argument("--only", default="", help="comma list of groups: ws,tcp,rate,idle,udp,tftp,anchor (issue "
+                    "17: ws 64 B x 100 and 16 KiB cells, netlab vs gorilla vs uWebSockets.js)")
+    ap.add_argument("--clients", default="netlab,go",
+                    help="load clients for the ws/tcp echo cells: netlab (its own load mode), go (bench/tools/go-load)")
+    ap.add_argument("--baseline", default="", help="another netlab binary (e.g. the commit before a change): its "
+                    "servers join every echo, rate, idle and udp cell as NAME@baseline, alternated with the others")
+    ap.add_argument("--without", default="", help="comma list of contenders to leave out (e.g. uws,node-ws)")
     ap.add_argument("--atftp-blksizes", default="1428,8192,65464")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"))
     ap.add_argument("--tag", default="", help="suffix for the result file names")
     a = ap.parse_args()
     a.duration = a.duration or (1.0 if a.quick else 2.0)
+    a.clients = [c for c in a.clients.split(",") if c]
+    if not a.clients or any(c not in CLIENT_GROUP for c in a.clients):
+        ap.error("--clients: a comma list of netlab, go")
+    a.without = set(x for x in a.without.split(",") if x)
     a.atftp_blksizes = [int(x) for x in a.atftp_blksizes.split(",") if x]
     if a.quick:
         a.atftp_blksizes = a.atftp_blksizes[-1:]
@@ -952,11 +1151,17 @@ def main():
     b = Bench(a)
     print(f"logs: {b.logdir}", flush=True)
     started = datetime.datetime.now(datetime.timezone.utc)
+    with open("/proc/loadavg") as f:
+        loadavg_start = f.read().strip()
     try:
         b.run()
     except KeyboardInterrupt:
         print("interrupted: writing what was measured", flush=True)
     res = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": a.quick, "runs": a.runs, "duration": a.duration,
+           "commit": git("rev-parse", "--short=12", "HEAD") + (" (with uncommitted changes)" if git("status", "--porcelain",
+                                                                                                   "--", "lib", "cmd") else ""),
+           "source_commit": git("log", "-1", "--format=%h %cs", "--", "lib", "cmd", "CMakeLists.txt"),
+           "baseline": a.baseline or None, "loadavg_start": loadavg_start, "loadavg_end": open("/proc/loadavg").read().strip(), "clients": a.clients,
            "command": "scripts/bench.sh " + " ".join(sys.argv[1:]), "machine": machine(),
            "wall_seconds": round(time.monotonic() - b.t0, 1), "cells": b.cells}
     for c in b.cells:
@@ -965,7 +1170,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     stem = started.strftime("%Y%m%dT%H%MZ") + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
     md = markdown(res)
-    for name in (stem, "latest-quick" if a.quick else "latest"):
+    # A partial run (--only) does not replace latest[-quick], which stands for a whole matrix.
+    for name in (stem,) if a.only else (stem, "latest-quick" if a.quick else "latest"):
         with open(os.path.join(a.out, name + ".json"), "w") as f:
             json.dump(res, f, indent=1)
         with open(os.path.join(a.out, name + ".md"), "w") as f:

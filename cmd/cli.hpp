@@ -108,7 +108,46 @@ std::optional<core::load_options> load_from(CLI::App* app, const load_args& a);
 /// Throws CLI::ValidationError (a usage error) with a message naming the option and the fix.
 [[noreturn]] void usage_error(const std::string& message);
 
-/// Prints the one failure line: "netlab: <command>: <what> (<hint>)".
-void report_failure(const std::string& command, const core::outcome& o);
+/// Prints the one failure line on stderr, "netlab: <command>: <what> (<hint>)" (a missing hint is
+/// filled in from the exit code, so every line has one); with json, also the NDJSON
+/// {"event":"error","command":...,"exit":N,"message":...,"hint":...} as the last line of stdout.
+void report_failure(const std::string& command, const core::outcome& o, bool json = false);
+
+/// stdin could not be read (ec from read or fstat): exit 6, a directory named as such.
+core::outcome stdin_failure(std::error_code ec);
+/// Checks stdin before a client connects to anything: a directory (`< /tmp`) is the exit-6 failure
+/// at once, rather than after a connection was made (or failed). nullopt when it looks readable.
+std::optional<core::outcome> stdin_unreadable();
+
+/// The generic hint for a failure with this exit code and no hint of its own (never empty).
+std::string default_hint(exit_code code, const std::string& command);
+
+/// A usage failure in netlab's words: the command it belongs to ("tcp dial", "" for the top level),
+/// what is wrong and the fix.
+struct usage_failure {
+  std::string command;
+  std::string what;
+  std::string hint;
+};
+
+/// The candidate closest to `word` when it looks like a typo of it (edit distance at most 1, or 2
+/// for words of 5+ letters, or a prefix of 3+ letters), else "".
+std::string suggest(const std::string& word, const std::vector<std::string>& candidates);
+
+/// Checks the command words in args (argv without argv[0]): each group and command must exist.
+/// Returns the failure for an unknown one ("unknown command 'diall'", hint "did you mean 'dial'?"),
+/// or for a group given without its command.
+std::optional<usage_failure> check_commands(const CLI::App& app, const std::vector<std::string>& args);
+
+/// `netlab help [GROUP [CMD]]`: the argument list that prints that help ("GROUP CMD --help"), or
+/// nullopt when args is not a help request. Unknown names are left for check_commands().
+std::optional<std::vector<std::string>> help_request(const std::vector<std::string>& args);
+
+/// The first option in args that the command they name does not know ("unknown option '--timout'",
+/// hint "did you mean '--timeout'?"), or nullopt. Asked after a parse error only.
+std::optional<usage_failure> unknown_option(const CLI::App& app, const std::vector<std::string>& args);
+
+/// Rewrites a CLI11 parse error (raised by app.parse()) in netlab's words, with a hint.
+usage_failure explain(const CLI::App& app, const CLI::Error& e);
 
 }  // namespace netlab::cli

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "netlab/core/log.hpp"
 #include "netlab/core/text.hpp"
 #include "netlab/tcp/client.hpp"
 #include "netlab/tcp/server.hpp"
@@ -83,9 +84,10 @@ void register_dial(CLI::App* tcp, action& chosen) {
   auto* d = tcp->add_subcommand("dial", "connect, send data, print what comes back byte-exact; or generate echo load");
   d->footer(
       "Data sent: each -m message in order (one write each), then stdin when '-' is given; without -m, stdin is\n"
-      "read by default when it is not a terminal. Everything received goes to stdout unchanged (--json: NDJSON\n"
-      "events). Reading ends when the peer closes (exit 0), after --idle of silence once everything is sent\n"
-      "(exit 0), or at --timeout (exit 4). Connection refused: exit 3.\n"
+      "read by default (on a terminal: interactive, each line typed is sent, Ctrl-D ends the input). Everything\n"
+      "received goes to stdout unchanged (--json: NDJSON events). Once everything is sent, the first reply is\n"
+      "awaited up to --timeout (10s when none is set; nothing at all: exit 4), then reading ends when the peer\n"
+      "closes (exit 0), after --idle of silence (exit 0), or at --timeout (exit 4). Connection refused: exit 3.\n"
       "Load mode (--count N or --duration S, with --connections, --size, --pipeline, --threads): each\n"
       "connection sends SIZE-byte messages to an echo server and verifies each echo; prints msgs/s, MB/s and\n"
       "latency percentiles.\n"
@@ -125,13 +127,25 @@ void register_dial(CLI::App* tcp, action& chosen) {
         if (!decoded) usage_error("-m '" + m + "': " + decoded.error);
         o.source.messages.push_back(std::move(*decoded.value));
       }
-      // stdin: when asked with '-', or by default when no message is given and it is not a terminal.
-      if (a->input == "-" || (a->messages.empty() && !::isatty(0))) o.source.fd = 0;
+      // stdin: when asked with '-', or by default when no message is given. On a terminal that makes
+      // the dial interactive, as ncat: each line typed is sent, Ctrl-D ends the input.
+      if (a->input == "-" || a->messages.empty()) o.source.fd = 0;
     }
     chosen.command = "tcp dial";
     chosen.threads = 1;  // the exchange is one connection; load mode runs its own worker threads
     chosen.options = o;
-    chosen.run = [o](context& c) { return tcp::dial(o, c.rt, c.out); };
+    if (o.source.fd == 0) {
+      if (auto bad = stdin_unreadable()) {
+        chosen.run = [f = *bad](context&) { return f; };
+        return;
+      }
+    }
+    const bool interactive = o.source.fd == 0 && ::isatty(0) == 1;
+    chosen.run = [o, interactive](context& c) {
+      if (interactive)
+        core::log().info("interactive: each line typed is sent; Ctrl-D ends the input, Ctrl-C quits");
+      return tcp::dial(o, c.rt, c.out);
+    };
   });
 }
 

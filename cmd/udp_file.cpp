@@ -1,4 +1,4 @@
-// `netlab udp-file serve` and `netlab udp-file fetch`: flags, validation, and the call into
+// `netlab udp-file serve`, `fetch` and `put`: flags, validation, and the call into
 // lib/netlab/tftp.
 #include <unistd.h>
 
@@ -30,7 +30,8 @@ const CLI::Validator probability(
     },
     "P 0-1", "probability");
 
-void add_common(CLI::App* c, common_args& a) {
+// `with_protocol`: put speaks TFTP only (raw mode has no uploads).
+void add_common(CLI::App* c, common_args& a, bool with_protocol = true) {
   c->add_option("--simulate-loss", a.loss, "drop this fraction of outgoing packets (teaching aid), e.g. 0.05")
       ->check(probability)->capture_default_str();
   c->add_option("--simulate-dup", a.dup, "send this fraction of outgoing packets twice")->check(probability)->capture_default_str();
@@ -38,6 +39,7 @@ void add_common(CLI::App* c, common_args& a) {
       ->check(probability)->capture_default_str();
   c->add_option("--seed", a.seed, "seed of the simulated faults (same seed, same faults)")
       ->check(whole(0, UINT64_MAX, "N"))->capture_default_str();
+  if (!with_protocol) return;
   c->add_option("--protocol", a.protocol,
                 "tftp (reliable, standard) or raw (the lesson's unacknowledged 512-byte stream, to compare; "
                 "serve binds 127.0.0.1 in raw mode unless --listen is given)")
@@ -173,6 +175,8 @@ void register_fetch(CLI::App* g, action& chosen) {
   f->footer(
       "Writes to OUT.part and renames it to OUT when complete; on any failure the partial file is removed\n"
       "(--keep-partial keeps OUT.part) and the exit code says why: 4 timeout, 5 server ERROR, 6 local file.\n"
+      "-o - (stdout), a character device (/dev/null) or a FIFO is written into as it is (no .part, no --force);\n"
+      "-o DIR saves DIR/NAME.\n"
       "Defaults are for speed on a LAN: --blksize auto = the path MTU less the headers (1468 on Ethernet,\n"
       "65464 on loopback), --windowsize auto = up to 64 blocks that fit the socket's receive buffer,\n"
       "tsize for the progress bar, and a 20ms retransmission timeout (sent as 'utimeout'; raise it on slow links).\n"
@@ -185,7 +189,9 @@ void register_fetch(CLI::App* g, action& chosen) {
       "  netlab udp-file fetch 127.0.0.1:6969 photo.jpg --simulate-loss 0.2 --seed 7 -v");
   f->add_option("server", a->target, "HOST:PORT of the TFTP server ([::1]:PORT for IPv6)")->required()->check(host_port);
   f->add_option("remote", a->opt.remote, "file name on the server (relative to its root)")->required();
-  f->add_option("-o,--output", a->opt.output, "where to write: a file name, or - for stdout (default: REMOTE's base name)");
+  f->add_option("-o,--output", a->opt.output,
+                "where to write: a file name; a directory (saves DIR/NAME); - for stdout; a device or FIFO is written "
+                "into (e.g. /dev/null) (default: REMOTE's base name)");
   f->add_flag("-f,--force", a->opt.force, "replace OUT (and a leftover OUT.part) if it exists");
   f->add_flag("--keep-partial", a->opt.keep_partial, "keep OUT.part when the transfer fails");
   f->add_flag("--sha256", a->opt.sha256, "print the SHA-256 of what was received");
@@ -244,12 +250,87 @@ void register_fetch(CLI::App* g, action& chosen) {
   });
 }
 
+struct put_args {
+  tftp::put_options opt;
+  common_args common;
+  std::string target;
+  std::string blksize = "auto";
+  std::string windowsize = "auto";
+  std::string mode = "octet";
+  std::uint64_t retries = 5;
+  bool progress = false;
+  bool no_progress = false;
+};
+
+void register_put(CLI::App* g, action& chosen) {
+  auto a = std::make_shared<put_args>();
+  a->opt.wish.blksize = 0;
+  a->opt.wish.windowsize = 0;
+  a->opt.wish.timeout = std::chrono::milliseconds(20);
+  auto* p = g->add_subcommand("put", "upload a file to a TFTP server (WRQ; same options as fetch)");
+  p->footer(
+      "Sends LOCAL (a regular file) as REMOTE (default: LOCAL's base name). The server must accept uploads:\n"
+      "netlab udp-file serve --allow-upload, or tftpd-hpa -c to create new files. Exit codes: 4 timeout,\n"
+      "5 the server's ERROR (its text is shown, e.g. 'uploads are disabled on this server'), 6 LOCAL missing,\n"
+      "a directory or unreadable. tsize announces the size (octet mode), for the server's checks.\n"
+      "Examples:\n"
+      "  netlab udp-file put 127.0.0.1:6969 photo.jpg\n"
+      "  netlab udp-file put 127.0.0.1:6969 notes.txt incoming/notes.txt --mode netascii");
+  p->add_option("server", a->target, "HOST:PORT of the TFTP server ([::1]:PORT for IPv6)")->required()->check(host_port);
+  p->add_option("local", a->opt.local, "the file to send")->required();
+  p->add_option("remote", a->opt.remote, "name on the server (default: LOCAL's base name)");
+  p->add_option("--blksize", a->blksize, "block size to ask for: auto or 8-65464")->capture_default_str();
+  p->add_option("--windowsize", a->windowsize, "blocks per acknowledgement (RFC 7440): auto or 1-65535")->capture_default_str();
+  add_duration(p, "--timeout", a->opt.wish.timeout, "retransmission timeout (doubles on each retry in a row)");
+  p->add_option("--retries", a->retries, "timeouts in a row before giving up (0-100)")
+      ->check(whole(0, 100, "N 0-100"))->capture_default_str();
+  p->add_flag("--no-options", [a](std::int64_t) { a->opt.wish.options = false; }, "send no TFTP options at all (pure RFC 1350)");
+  p->add_option("--mode", a->mode, "transfer mode: octet (bytes as they are) or netascii (text, CR LF on the wire)")
+      ->check(CLI::IsMember({"octet", "netascii"}))->capture_default_str();
+  p->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
+  p->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
+  add_common(p, a->common, false);
+  p->callback([a, &chosen] {
+    auto o = a->opt;
+    o.server = *core::parse_endpoint(a->target).value;
+    if (o.server.host.empty()) usage_error("server '" + a->target + "' has no host (e.g. 127.0.0.1" + a->target + ")");
+    if (o.local.empty()) usage_error("LOCAL is empty: give the file to send");
+    if (o.remote.empty()) {
+      const auto base = std::filesystem::path(o.local).filename().string();
+      if (base.empty() || base == "." || base == "..") usage_error("cannot name the upload after '" + o.local + "': give REMOTE");
+      o.remote = base;
+    }
+    o.wish.blksize = auto_or_number("--blksize", a->blksize, 8, tftp::max_blksize);
+    o.wish.windowsize = static_cast<unsigned>(auto_or_number("--windowsize", a->windowsize, 1, tftp::max_windowsize));
+    if (!o.wish.options) {
+      if (o.wish.blksize == 0) o.wish.blksize = 512;
+      if (o.wish.windowsize == 0) o.wish.windowsize = 1;
+      if (o.wish.blksize != 512 || o.wish.windowsize != 1) usage_error("--no-options cannot be combined with --blksize/--windowsize");
+      o.wish.tsize = false;
+    }
+    if (o.wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
+    if (a->progress && a->no_progress) usage_error("--progress and --no-progress contradict each other");
+    o.wish.retries = static_cast<unsigned>(a->retries);
+    o.netascii = a->mode == "netascii";
+    o.faults = faults_of(a->common);
+    const bool force_progress = a->progress, no_progress = a->no_progress;
+    chosen.command = "udp-file put";
+    chosen.threads = 1;
+    chosen.options = o;
+    chosen.run = [o, force_progress, no_progress](context& c) mutable {
+      o.progress = force_progress || (!no_progress && !c.g.quiet && ::isatty(2) == 1);
+      return tftp::put(o, c.rt, c.out);
+    };
+  });
+}
+
 }  // namespace
 
 void register_udp_file(CLI::App& app, action& chosen) {
   auto* g = app.add_subcommand("udp-file", "reliable file transfer over UDP: a TFTP server and client")->require_subcommand(1);
   register_serve(g, chosen);
   register_fetch(g, chosen);
+  register_put(g, chosen);
 }
 
 }  // namespace netlab::cli

@@ -1,12 +1,16 @@
 // ws-echo: `netlab ws-echo serve` and `netlab ws-echo dial`: flags, validation, and the call into lib/netlab/ws.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cli.hpp"
+#include "netlab/core/payload.hpp"
 #include "netlab/ws/client.hpp"
 #include "netlab/ws/echo_server.hpp"
 
@@ -22,20 +26,38 @@ struct dial_args {
   std::vector<std::string> files;
   std::vector<std::string> headers;
   bool binary = false;
+  bool interactive = false;
   load_args load;
 };
+
+/// Reads one --file message; a failure (missing, a directory, unreadable) as an exit-6 outcome.
+std::optional<core::outcome> read_message_file(const std::string& path, std::string& data) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return core::outcome::fail(exit_code::local_io, "--file " + path + ": is a directory", "give a file: each --file is one binary message");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::outcome::fail(exit_code::local_io, "--file " + path + ": cannot read it", "check the path and permissions");
+  char buf[64 * 1024];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) data.append(buf, static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) return core::outcome::fail(exit_code::local_io, "--file " + path + ": read failed", "check the file");
+  return std::nullopt;
+}
 
 void register_dial(CLI::App* ws, action& chosen) {
   auto a = std::make_shared<dial_args>();
   auto* d = ws->add_subcommand("dial", "connect to a WebSocket server, send messages, print the replies; or generate echo load");
   d->footer(
       "Messages: each -m (text; binary with --binary) and each --file (one binary message) in order, then one\n"
-      "message per line of stdin when URL is followed by '-' or stdin is not a terminal (with '-' on a terminal:\n"
-      "interactive, like wscat). With no message from any source it sends 'hello Alvin' (the classic lesson).\n"
-      "Each reply is printed on its own line: text as is, binary as hex (--raw: bytes); --json: one\n"
-      "{\"event\":\"message\",...} object per reply. Once every message has its reply, the client closes with 1000\n"
-      "and waits for the server's close. Exit codes: 3 refused, 4 timeout, 5 handshake rejected (HTTP status in\n"
-      "the message) or the server closed with an error code.\n"
+      "message per line of stdin when URL is followed by '-' or stdin is not a terminal. With no message from\n"
+      "any source it sends 'hello Alvin' (the classic lesson).\n"
+      "Interactive (like wscat; '-' on a terminal, or -i): '> ' sent and '< ' received lines, /ping [data],\n"
+      "/close [code [reason]], /binary HEX (//text sends /text); Ctrl-C closes with 1000 (exit 0).\n"
+      "Each reply is printed on its own line: text as is, binary as hex (--raw: bytes); --json: NDJSON events\n"
+      "connected, message (text or base64), ping/pong, closed (code, reason, by). Once every message has its\n"
+      "reply, the client closes with 1000 and waits for the server's close. Exit codes: 2 a text message that is\n"
+      "not UTF-8, 3 refused, 4 timeout, 5 handshake rejected (HTTP status in the message), TLS mismatch\n"
+      "(ws:// to a wss server or the reverse), untrusted certificate, or the server closed with an error code,\n"
+      "6 --file or stdin unreadable (e.g. a directory).\n"
       "Load mode (--count N or --duration S, with --connections, --size, --pipeline, --threads): binary\n"
       "SIZE-byte messages, every echo verified; prints msgs/s, MB/s and latency percentiles.\n"
       "Examples:\n"
@@ -47,6 +69,8 @@ void register_dial(CLI::App* ws, action& chosen) {
   d->add_option("input", a->input, "'-': send stdin, one message per line (after -m and --file)")->check(CLI::IsMember({"-"}));
   d->add_option("-m,--message", a->messages, "TEXT to send; repeat for several messages")->allow_extra_args(false);
   d->add_flag("--binary", a->binary, "send -m messages and stdin lines as binary messages");
+  d->add_flag("-i,--interactive", a->interactive,
+              "interactive mode (like wscat) even when stdin is not a terminal: '>'/'<' transcript and /commands");
   d->add_option("--file", a->files, "send this file as one binary message (repeatable)")->allow_extra_args(false);
   d->add_flag("--raw", a->opt.raw, "print binary replies as raw bytes instead of hex");
   d->add_option("-H,--header", a->headers, "extra handshake header 'Name: value' (repeatable)")->allow_extra_args(false);
@@ -84,21 +108,41 @@ void register_dial(CLI::App* ws, action& chosen) {
     }
     o.load = load_from(d, a->load);
     if (o.load) {
-      if (!a->messages.empty() || !a->files.empty() || !a->input.empty())
-        usage_error("load mode (--count/--duration) sends generated data: drop -m, --file and '-'");
+      if (!a->messages.empty() || !a->files.empty() || !a->input.empty() || a->interactive)
+        usage_error("load mode (--count/--duration) sends generated data: drop -m, --file, '-' and -i");
     } else {
-      for (const auto& m : a->messages) o.messages.push_back({m, a->binary});
+      for (const auto& m : a->messages) {
+        // websocketpp would refuse to send it (exit 3 "invalid data"); a text message must be UTF-8
+        // (RFC 6455 5.6), so this is the user's choice of flag.
+        if (!a->binary && !core::valid_utf8(m))
+          usage_error("-m: the message is not valid UTF-8, so it cannot go as a text message "
+                      "(send bytes as a binary message with --binary)");
+        o.messages.push_back({m, a->binary});
+      }
       o.stdin_binary = a->binary;
       if (a->input == "-" || (o.messages.empty() && a->files.empty() && !::isatty(0))) o.stdin_fd = 0;
+      o.interactive = a->interactive || (a->input == "-" && ::isatty(0));
+      if (o.interactive) {
+        o.stdin_fd = 0;
+        const char* term = std::getenv("TERM");
+        o.color = ::isatty(1) && !std::getenv("NO_COLOR") && !(term && std::string(term) == "dumb");
+        o.tty_echo = ::isatty(0) && ::isatty(1);
+      }
     }
     chosen.command = "ws-echo dial";
     chosen.threads = 1;  // the exchange is one connection; load mode runs its own worker threads
     chosen.options = o;
     chosen.run = [o, files = a->files](context& c) mutable {
       for (const auto& f : files) {  // read at run time: an unreadable file is a local I/O error (exit 6)
-        std::ifstream in(f, std::ios::binary);
-        if (!in) return core::outcome::fail(exit_code::local_io, "--file " + f + ": cannot read it", "check the path and permissions");
-        o.messages.push_back({std::string(std::istreambuf_iterator<char>(in), {}), true});
+        std::string data;
+        if (auto failed = read_message_file(f, data)) return *failed;
+        o.messages.push_back({std::move(data), true});
+      }
+      if (o.stdin_fd >= 0) {  // a directory opens, but every read fails: say so before connecting
+        struct stat st {};
+        if (::fstat(o.stdin_fd, &st) == 0 && S_ISDIR(st.st_mode))
+          return core::outcome::fail(exit_code::local_io, "stdin is a directory",
+                                     "redirect a file or a pipe into stdin, or drop '-'");
       }
       return ws::dial(o, c.rt, c.out);
     };

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, end to end: sets up (installs dependencies, builds if needed), then for each protocol
+# The main job, end to end: sets up (installs the build dependencies only, builds if needed; no test
+# peers, no Chromium: scripts/deps.sh installs those for scripts/test.sh), then for each protocol
 # starts a netlab server on loopback (ephemeral port), runs the matching netlab client against it,
 # prints what happened, stops the server with SIGTERM and checks it exited 0.
 # Usage: scripts/demo.sh            (exit 0 when every exchange worked)
@@ -9,7 +10,7 @@ build=${NETLAB_BUILD:-$here/build}
 if [[ ! -x "$build/netlab" ]]; then
   "$here/scripts/bootstrap.sh" "$build"
 else
-  "$here/scripts/deps.sh"
+  "$here/scripts/deps.sh" --build
 fi
 bin="$build/netlab"
 work=$(mktemp -d)

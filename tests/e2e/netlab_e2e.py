@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -67,7 +68,9 @@ def cpu_seconds(pid):
 
 
 class Proc:
-    """A netlab (or peer) process started by a test; stderr goes to a file so it never blocks."""
+    """A netlab (or peer) process started by a test. stderr goes to a file and a thread reads stdout
+    as it comes, so neither pipe ever fills: a server prints an NDJSON event per connection or
+    transfer with --json, and a test that reads nothing after the readiness line must not block it."""
 
     def __init__(self, args, stdin=subprocess.DEVNULL, env=None, cwd=None):
         self.args = list(args)
@@ -75,7 +78,27 @@ class Proc:
         self.p = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE, stderr=self._err,
                                   env=env, cwd=cwd)
         self._buf = b""
+        self._eof = False
+        self._cv = threading.Condition()
         self.lines = []
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self):
+        fd = self.p.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self._cv:
+                if chunk:
+                    self._buf += chunk
+                else:
+                    self._eof = True
+                self._cv.notify_all()
+            if not chunk:
+                return
 
     @property
     def pid(self):
@@ -84,21 +107,18 @@ class Proc:
     def readline(self, timeout):
         """One stdout line (bytes, without newline) within timeout seconds, else None."""
         deadline = time.monotonic() + scaled(timeout)
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.p.stdout], [], [], left)
-            if not r:
-                return None
-            chunk = os.read(self.p.stdout.fileno(), 65536)
-            if not chunk:
-                if self._buf:
-                    line, self._buf = self._buf, b""
-                    return line
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
+        with self._cv:
+            while b"\n" not in self._buf:
+                if self._eof:
+                    if self._buf:
+                        line, self._buf = self._buf, b""
+                        return line
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cv.wait(left)
+            line, self._buf = self._buf.split(b"\n", 1)
         self.lines.append(line)
         return line
 
@@ -134,16 +154,13 @@ class Proc:
     def stdout_rest(self, timeout=10):
         """Everything left on stdout until EOF (bounded)."""
         deadline = time.monotonic() + scaled(timeout)
-        out = self._buf
-        self._buf = b""
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([self.p.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not r:
-                break
-            chunk = os.read(self.p.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            out += chunk
+        with self._cv:
+            while not self._eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            out, self._buf = self._buf, b""
         return out
 
     def wait(self, timeout=10):
@@ -166,6 +183,7 @@ class Proc:
 
     def close(self):
         self.kill()
+        self._reader.join(5)
         if self.p.stdout:
             self.p.stdout.close()
         self._err.close()

@@ -12,7 +12,6 @@ import shutil
 import socket
 import struct
 import tempfile
-import threading
 import time
 import unittest
 
@@ -187,7 +186,8 @@ class RootFixture(NetlabTestCase):
 
 class HostileTftp(RootFixture):
     def serve(self, *extra):
-        return self.server("udp-file", "serve", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
+        srv = self.server("udp-file", "serve", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
+        return srv
 
     def assert_healthy_then_stop(self, srv, bound=MEMORY_BOUND):
         """A normal client is still served, memory stayed bounded, nothing appeared outside the root,
@@ -472,7 +472,8 @@ class HostileRaw(RootFixture):
     outside file, and a name swapped for a FIFO hung the STAT's digest in open()."""
 
     def serve(self, *extra):
-        return self.server("udp-file", "serve", "--protocol", "raw", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
+        srv = self.server("udp-file", "serve", "--protocol", "raw", "--root", self.root, "--listen", "127.0.0.1:0", *extra)
+        return srv
 
     def raw_client(self, srv):
         c = RawClient(srv.port)

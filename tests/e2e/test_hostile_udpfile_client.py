@@ -401,5 +401,71 @@ class HostileRawServers(NetlabTestCase):
         self.assertEqual(os.listdir(self.dir), [])
 
 
+class HostileUploadServers(NetlabTestCase):
+    """`udp-file put` against servers that answer its WRQ wrongly (issue 16)."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="netlab-hostile-put-")
+        self.src = os.path.join(self.dir, "up.bin")
+        with open(self.src, "wb") as f:
+            f.write(os.urandom(5000))
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def put(self, port, *extra):
+        return self.netlab("udp-file", "put", "127.0.0.1:%d" % port, self.src, "--timeout", "50ms", "--retries", "2",
+                           *extra, timeout=30)
+
+    def test_oack_granting_more_than_asked_is_refused(self):
+        def grant_more(srv, t, peer, req):
+            assert req[:2] == b"\x00\x02" and b"tsize\x005000\x00" in req, req  # a WRQ announcing the size
+            t.sendto(oack(blksize=99999), peer)
+            try:
+                e = error_of(t.recv(2048))
+                if e:
+                    srv.errors.append(e)
+            except socket.timeout:
+                pass
+
+        srv = HostileServer(self, grant_more)
+        r = self.put(srv.port, "--blksize", "1428")
+        srv.join()
+        self.assertEqual(srv.failures, [])
+        self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
+        self.assertIn(b"bad OACK", r.stderr)
+        self.assertEqual([c for c, _ in srv.errors], [8])  # told with ERROR 8 (RFC 2347)
+
+    def test_acks_for_blocks_never_sent_and_data_instead_of_ack_are_ignored(self):
+        """ACK 0, then ACKs from the future and a DATA: none of them moves the upload on; a silent server
+        after that is a timeout (exit 4), never a success."""
+        def confuse(srv, t, peer, req):
+            t.sendto(struct.pack("!HH", 4, 0), peer)        # plain ACK 0: RFC 1350, 512-byte blocks
+            first = t.recv(2048)
+            assert first[:4] == struct.pack("!HH", 3, 1), first[:4]
+            for bogus in (struct.pack("!HH", 4, 9), struct.pack("!HH", 4, 40000), data(1, b"x" * 10)):
+                t.sendto(bogus, peer)
+            deadline = time.monotonic() + scaled(5)
+            while time.monotonic() < deadline:  # record what the client sends until it gives up
+                try:
+                    pkt = t.recv(2048)
+                except socket.timeout:
+                    return
+                e = error_of(pkt)
+                if e:
+                    srv.errors.append(e)
+                    return
+                assert pkt[:4] == struct.pack("!HH", 3, 1), pkt[:4]  # only block 1, again and again
+
+        srv = HostileServer(self, confuse)
+        r = self.put(srv.port)
+        srv.join()
+        self.assertEqual(srv.failures, [])
+        self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+        self.assertEqual([c for c, _ in srv.errors], [0])  # "timed out"
+
+
 if __name__ == "__main__":
     unittest.main()

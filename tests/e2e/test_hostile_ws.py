@@ -18,6 +18,7 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import zlib
@@ -148,6 +149,25 @@ def read_frames_until_close(s, buf=b"", timeout=10):
                 return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
     except (EOFError, ConnectionResetError):
         return None
+
+
+def drain_stdout(srv):
+    """Reads a --json server's stdout on a thread: it writes a `connection` and a `closed` event per
+    WebSocket connection, and with thousands of them an unread pipe fills and blocks the server.
+    Returns the thread (it ends at the server's EOF) and the lines it read."""
+    lines = []
+
+    def pump():
+        while True:
+            line = srv.readline(1)
+            if line is not None:
+                lines.append(line)
+            elif srv.p.poll() is not None:
+                return
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    return t, lines
 
 
 class HostileWs(NetlabTestCase):
@@ -493,6 +513,7 @@ class HostileWs(NetlabTestCase):
             srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        drain_stdout(srv)
         _, hwm0 = status(srv.pid)
         t0 = time.monotonic()
         sel = selectors.DefaultSelector()
@@ -552,6 +573,7 @@ class HostileWs(NetlabTestCase):
     # --- 50k connect/close churn --------------------------------------------------------------------
     def test_connect_close_churn_leaves_no_fd_behind(self):
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        drain_stdout(srv)
         self.assert_serves(srv)
         base = fd_count(srv.pid)
         _, hwm0 = status(srv.pid)

@@ -5,10 +5,12 @@ Python socket clients and servers. Every wait is bounded; only processes started
 """
 import json
 import os
+import shutil
 import select
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -389,8 +391,9 @@ class TcpDialTest(NetlabTestCase):
         self.assertEqual(sum(e["bytes"] for e in data), len(LESSON_EXPECTED))
         self.assertEqual(events[-1]["event"], "closed")
         self.assertEqual(events[-1]["reason"], "peer closed")
-        self.assertEqual(events[-1]["sent"], len(LESSON_MSG.encode()))
-        self.assertEqual(events[-1]["received"], len(LESSON_EXPECTED))
+        self.assertEqual(events[-1]["bytes_out"], len(LESSON_MSG.encode()))
+        self.assertEqual(events[-1]["bytes_in"], len(LESSON_EXPECTED))
+        self.assertEqual(events[-1]["by"], "peer")
         self.assertEqual(events[-1]["exit"], 0)
 
     def test_refused_port_exits_3(self):
@@ -413,9 +416,18 @@ class TcpDialTest(NetlabTestCase):
             self.assertGreaterEqual(took, 0.6)
             self.assertLess(took, scaled(5))
             self.assertIn(b"--timeout", r.stderr)
-            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % port, "-m", "hello?", "--idle", "300ms")
-            self.assertEqual((r.returncode, r.stdout), (0, b""), r.stderr)
-            self.assertIn(b"idle for 300ms", r.stderr)
+            # --idle counts from the first reply: none at all is a timeout, not a quiet success.
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % port, "-m", "hello?", "--idle", "300ms", "--timeout", "1s")
+            self.assertEqual((r.returncode, r.stdout), (EXIT["timeout"], b""), r.stderr)
+            self.assertIn(b"no reply from", r.stderr)
+        # One reply, then silence: --idle ends it with exit 0.
+        peer = PyServer(lambda server, conn: (conn.recv(100), conn.sendall(b"hi\n"), conn.recv(100)))
+        try:
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % peer.port, "-m", "hello?", "--idle", "300ms")
+        finally:
+            peer.close()
+        self.assertEqual((r.returncode, r.stdout), (0, b"hi\n"), r.stderr)
+        self.assertIn(b"idle for 300ms", r.stderr)
 
     def test_sigint_interrupts_dial_with_130(self):
         with socket.socket() as s:
@@ -470,8 +482,10 @@ class TcpLoadTest(NetlabTestCase):
         r = self.netlab("--json", "tcp", "dial", "127.0.0.1:%d" % srv.port, "--connections", "2", "--count", "10",
                         "--size", "100")
         self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)
-        rep = json.loads(r.stdout.splitlines()[-1])
+        events = [json.loads(l) for l in r.stdout.splitlines()]
+        rep = [e for e in events if e["event"] == "load"][-1]
         self.assertEqual(rep["errors"], 2)
+        self.assertEqual(events[-1]["event"], "error")  # a failed run's last line (docs/cli.md)
         self.assertIn(b"is it an echo server?", r.stderr)
 
     def test_load_interrupted_reports_and_exits_130(self):
@@ -508,3 +522,119 @@ class TcpLoadTest(NetlabTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TcpDialContract(NetlabTestCase):
+    """Issue 15/16: the first reply is awaited before --idle counts; a terminal is interactive; JSON
+    events follow the vocabulary; servers report connections only with --json."""
+
+    def test_reply_after_3s_is_printed(self):
+        def slow(server, conn):
+            req = b""
+            while b"\r\n\r\n" not in req:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                req += chunk
+            time.sleep(3)  # the slow server under test: it answers after 3 s
+            conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nlate")
+            conn.recv(100)  # keeps the connection open until the client leaves
+
+        peer = PyServer(slow)
+        try:
+            start = time.monotonic()
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % peer.port, "-e", "-m", "GET / HTTP/1.0\\r\\n\\r\\n")
+            took = time.monotonic() - start
+        finally:
+            peer.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"HTTP/1.0 200 OK\r\n\r\nlate")
+        self.assertGreaterEqual(took, 3.0)
+        self.assertIn(b"idle for 2s", r.stderr)  # --idle (2 s) counted from the reply, not from the send
+
+    def test_no_reply_at_all_is_exit_4_without_timeout(self):
+        with socket.socket() as s:  # accepted by the kernel, never answered
+            s.bind(("127.0.0.1", 0))
+            s.listen(8)
+            start = time.monotonic()
+            r = self.netlab("tcp", "dial", "127.0.0.1:%d" % s.getsockname()[1], "-m", "anyone?", timeout=40)
+            took = time.monotonic() - start
+        self.assertEqual(r.returncode, EXIT["timeout"], r.stderr)
+        self.assertGreaterEqual(took, 9.5)  # the documented 10 s first-reply wait
+        self.assertRegex(r.stderr.decode(), r"netlab: tcp dial: no reply from 127\.0\.0\.1:\d+ within 10s .*\(.+\)")
+
+    def test_server_events_only_with_json(self):
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo")
+        self.assertEqual(exchange(srv.port, b"one"), b"one")
+        self.assertEqual(exchange(srv.port, b"two!"), b"two!")
+        connection = srv.await_json("connection")
+        self.assertEqual((connection["proto"], connection["id"]), ("tcp", 1))
+        closed = srv.await_json("closed")
+        self.assertEqual((closed["id"], closed["bytes_in"], closed["bytes_out"], closed["by"]), (1, 3, 3, "peer"))
+        self.assertEqual(closed["peer"], connection["peer"])
+        self.assertEqual(srv.await_json("connection")["id"], 2)
+        self.assertEqual(srv.terminate(), 0)
+        # Text mode: stdout stays the readiness line only.
+        text = self.spawn([NETLAB, "tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo"])
+        line = text.readline(10)
+        port = int(line.rsplit(b":", 1)[1])
+        self.assertEqual(exchange(port, b"x"), b"x")
+        self.assertEqual(text.terminate(), 0)
+        self.assertEqual(text.stdout_rest(), b"")
+
+    def test_terminal_is_interactive_like_ncat(self):
+        if not shutil.which("tmux"):
+            self.fail("tmux is needed (scripts/deps.sh installs it)")
+        srv = self.server("tcp", "serve", "--listen", "127.0.0.1:0", "--reply", "got {msg}")
+        sock = "netlab-e2e-%d" % os.getpid()
+        tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+        cmd = "%s tcp dial 127.0.0.1:%d; echo EXIT=$?; sleep 60" % (NETLAB, srv.port)
+        subprocess.run(tmux + ["new-session", "-d", "-x", "120", "-y", "30", cmd], check=True, timeout=scaled(10))
+        self.addCleanup(subprocess.run, tmux + ["kill-server"], timeout=scaled(10))
+
+        def pane():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-J"], capture_output=True,
+                                  timeout=scaled(10)).stdout.decode()
+
+        def wait_pane(text):
+            deadline = time.monotonic() + scaled(10)
+            while time.monotonic() < deadline:
+                if text in pane():
+                    return
+                time.sleep(0.1)  # polling a terminal's screen: there is no event to wait on
+            self.fail("%r never appeared; pane:\n%s" % (text, pane()))
+
+        wait_pane("interactive")  # the log line: connected and reading the terminal
+        subprocess.run(tmux + ["send-keys", "hello", "Enter"], check=True, timeout=scaled(10))
+        wait_pane("got hello")
+        subprocess.run(tmux + ["send-keys", "second line", "Enter"], check=True, timeout=scaled(10))
+        wait_pane("got second line")
+        subprocess.run(tmux + ["send-keys", "C-d"], check=True, timeout=scaled(10))  # end of input
+        wait_pane("EXIT=0")
+        self.assertNotIn("command not found", pane())  # nothing typed leaked to the shell
+        self.assertEqual(srv.terminate(), 0)
+
+
+class TcpServeUnreadStdout(NetlabTestCase):
+    def test_unread_json_stdout_never_stalls_the_server(self):
+        # A script reads the readiness line and nothing more (the harness's Proc reads all stdout,
+        # so this server is started by hand): 2,000 connections' events (~300 KB) overflow the
+        # 64 KiB pipe. The server drops events rather than stop serving.
+        err = tempfile.TemporaryFile()
+        self.addCleanup(err.close)
+        p = subprocess.Popen([NETLAB, "--json", "tcp", "serve", "--listen", "127.0.0.1:0", "--mode", "echo"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait(5)))
+        port = json.loads(p.stdout.readline())["port"]
+        for i in range(2000):
+            with socket.socket() as s:
+                s.settimeout(scaled(5))
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"%d" % i)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(s), b"%d" % i)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(scaled(10)), 0)
+        err.seek(0)
+        self.assertIn("dropping --json", err.read().decode("utf-8", "replace"))

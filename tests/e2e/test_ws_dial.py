@@ -16,7 +16,7 @@ import textwrap
 import time
 import unittest
 
-from netlab_e2e import EXIT, NETLAB, PYTHON, SANITIZED, NetlabTestCase, Proc, scaled, unused_port
+from netlab_e2e import EXIT, NETLAB, PYTHON, SANITIZED, NetlabTestCase, Proc, make_cert, scaled, unused_port
 
 # A standard echo server in Python websockets; prints {"port": N} once listening, records the
 # handshake headers it saw in a file when asked to.
@@ -99,8 +99,10 @@ class WsDial(NetlabTestCase):
         r = self.dial("ws://127.0.0.1:%d/x" % port, "--json", input="one\ntwo\r\nthree".encode())
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = [json.loads(l) for l in r.stdout.decode().splitlines()]
-        self.assertEqual([l["data"] for l in lines], ["one", "two", "three"])
-        self.assertEqual({l["type"] for l in lines}, {"text"})
+        messages = [l for l in lines if l["event"] == "message"]
+        self.assertEqual([l["text"] for l in messages], ["one", "two", "three"])
+        self.assertEqual({l["type"] for l in messages}, {"text"})
+        self.assertEqual([l["bytes"] for l in messages], [3, 3, 5])
 
     def test_default_message_is_the_lesson(self):
         port = self.py_server()
@@ -216,7 +218,7 @@ class WsExitRules(NetlabTestCase):
         # One connection admitted, two answered 503: messages complete AND errors are counted.
         srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--max-connections", "1")
         r = self.dial("ws://127.0.0.1:%d/echo" % srv.port, "--connections", "3", "--duration", "1s", "--json")
-        rep = json.loads(r.stdout.splitlines()[-1])
+        rep = json.loads(r.stdout.splitlines()[-2])  # the last line is the error event (docs/cli.md)
         self.assertEqual((rep["errors"], rep["connect_errors"]), (2, 2), r.stdout)
         self.assertGreater(rep["messages"], 0)
         self.assertEqual(r.returncode, EXIT["protocol"], r.stderr)  # was 0 with `errors 2`
@@ -394,3 +396,134 @@ class WsLoadInterrupt(NetlabTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WsDialContract(NetlabTestCase):
+    """Issue 15: local I/O and usage errors, TLS mismatches named, --json events (docs/ws-echo.md)."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="netlab-wsdial-contract-")
+        self.srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        self.url = "ws://127.0.0.1:%d/echo" % self.srv.port
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def assert_one_line(self, r, code, *parts):
+        self.assertEqual(r.returncode, EXIT[code], r.stderr)
+        lines = r.stderr.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("netlab: ws-echo dial: "), lines[0])
+        self.assertNotIn("internal error", lines[0])
+        for p in parts:
+            self.assertIn(p, lines[0])
+
+    def test_file_that_is_a_directory_is_local_io(self):
+        r = self.netlab("ws-echo", "dial", self.url, "--file", self.dir)
+        self.assert_one_line(r, "local_io", "--file " + self.dir, "is a directory")
+
+    def test_stdin_that_is_a_directory_is_local_io(self):
+        root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            r = subprocess.run([NETLAB, "ws-echo", "dial", self.url, "-"], stdin=root, capture_output=True,
+                               timeout=scaled(20))
+        finally:
+            os.close(root)
+        self.assert_one_line(r, "local_io", "stdin is a directory")
+
+    def test_text_that_is_not_utf8_is_a_usage_error_naming_binary(self):
+        r = self.netlab("ws-echo", "dial", self.url, "-m", os.fsdecode(b"\xff"))
+        self.assert_one_line(r, "usage", "UTF-8", "--binary")
+        r = self.netlab("ws-echo", "dial", self.url, input=b"ok\n\xfe\xff\n")
+        self.assertEqual(r.returncode, EXIT["usage"], r.stderr)
+        self.assertIn(b"--binary", r.stderr)
+        r = self.netlab("ws-echo", "dial", self.url, "-m", os.fsdecode(b"\xff"), "--binary")
+        self.assertEqual((r.returncode, r.stdout), (0, b"ff\n"), r.stderr)
+
+    def test_ws_to_a_wss_server_and_wss_to_a_ws_server_say_so(self):
+        cert, key = make_cert(self.dir)
+        tls = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+        r = self.netlab("ws-echo", "dial", "ws://127.0.0.1:%d/echo" % tls.port, "-m", "x")
+        self.assert_one_line(r, "protocol", "speaks TLS", "wss://127.0.0.1:%d/echo" % tls.port)
+        t0 = time.monotonic()
+        r = self.netlab("ws-echo", "dial", "wss://127.0.0.1:%d/echo" % self.srv.port, "-m", "x", "--insecure",
+                        "--connect-timeout", "30s")
+        self.assert_one_line(r, "protocol", "plain HTTP, not TLS", "ws://127.0.0.1:%d/echo" % self.srv.port)
+        self.assertLess(time.monotonic() - t0, scaled(20))  # the probe's answer ends it, not the 30 s deadline
+
+    def test_untrusted_certificate_says_certificate_verify_failed(self):
+        cert, key = make_cert(self.dir)
+        tls = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+        r = self.netlab("ws-echo", "dial", "wss://127.0.0.1:%d/echo" % tls.port, "-m", "x")
+        self.assert_one_line(r, "protocol", "certificate verify failed", "--cacert")
+        r = self.netlab("ws-echo", "dial", "wss://127.0.0.1:%d/echo" % tls.port, "-m", "x", "--cacert", cert)
+        self.assertEqual((r.returncode, r.stdout), (0, b"x\n"), r.stderr)
+
+    def test_json_connected_message_closed_events(self):
+        blob = os.path.join(self.dir, "blob")
+        with open(blob, "wb") as f:
+            f.write(b"\x00\xff\xfe")
+        r = self.netlab("ws-echo", "dial", self.url, "--json", "-m", "héllo", "--binary", "--file", blob)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(l) for l in r.stdout.decode().splitlines()]
+        self.assertEqual([e["event"] for e in events], ["connected", "message", "message", "closed"], events)
+        conn, m1, m2, closed = events
+        self.assertEqual((conn["proto"], conn["peer"]), ("ws", "127.0.0.1:%d" % self.srv.port))
+        self.assertRegex(conn["local"], r"^127\.0\.0\.1:\d+$")
+        # --binary makes both binary: payloads as base64, never U+FFFD.
+        self.assertEqual((m1["type"], m1["bytes"], m1["base64"]), ("binary", 6, "aMOpbGxv"))
+        self.assertEqual((m2["type"], m2["bytes"], m2["base64"]), ("binary", 3, "AP/+"))
+        self.assertNotIn("\ufffd", r.stdout.decode())
+        self.assertEqual((closed["proto"], closed["code"], closed["reason"], closed["by"]), ("ws", 1000, "", "local"))
+        self.assertEqual((closed["bytes_in"], closed["bytes_out"], closed["peer"]), (9, 9, conn["peer"]))
+        self.assertIsInstance(closed["seconds"], float)
+        r = self.netlab("ws-echo", "dial", self.url, "--json", "-m", "héllo")
+        m = [json.loads(l) for l in r.stdout.decode().splitlines()][1]
+        self.assertEqual((m["type"], m["bytes"], m["text"]), ("text", 6, "héllo"))
+
+    def test_json_closed_by_the_server_carries_its_code_and_reason(self):
+        p = self.spawn([NETLAB, "ws-echo", "dial", self.url, "-", "--json"], stdin=subprocess.PIPE)
+        p.await_json("connected", timeout=scaled(10))
+        self.assertEqual(self.srv.terminate(), 0)  # the server closes every client with 1001
+        self.assertEqual(p.wait(timeout=scaled(10)), 0, p.stderr())
+        closed = p.await_json("closed", timeout=scaled(5))
+        self.assertEqual((closed["code"], closed["reason"], closed["by"]), (1001, "server shutting down", "peer"))
+
+
+class WsDialLogs(NetlabTestCase):
+    """Issue 16: -v logs received messages too; -vv shows decoded frames both ways and the handshake."""
+
+    def setUp(self):
+        super().setUp()
+        self.srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        self.url = "ws://127.0.0.1:%d/echo" % self.srv.port
+
+    def test_v_logs_sent_and_received_messages(self):
+        r = self.netlab("-v", "ws-echo", "dial", self.url, "-m", "hello")
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+        self.assertIn(b"sent text 5 B", r.stderr)
+        self.assertIn(b"received text 5 B", r.stderr)
+
+    def test_vv_decoded_frames_and_handshake_not_header_bytes(self):
+        r = self.netlab("-vv", "ws-echo", "dial", self.url, "-m", "hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        self.assertIn("> GET /echo HTTP/1.1", err)
+        self.assertIn("< HTTP/1.1 101 Switching Protocols", err)
+        self.assertRegex(err, r"(?i)> Sec-WebSocket-Key: ")
+        self.assertRegex(err, r"(?i)< Sec-WebSocket-Accept: ")
+        self.assertIn('> FIN text masked len=5 "hello"', err)  # the client masks, the server does not
+        self.assertIn('< FIN text len=5 "hello"', err)
+        self.assertIn("> FIN close masked len=2 code=1000", err)
+        self.assertIn("< FIN close len=2 code=1000", err)
+        self.assertNotIn("Header Bytes", err)
+        self.assertNotIn("Dispatching write", err)
+        r = self.netlab("-vv", "ws-echo", "dial", self.url, "-m", os.fsdecode(b"\x01\xff"), "--binary")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        self.assertIn("> FIN binary masked len=2 01 ff", err)
+        self.assertIn("< FIN binary len=2 01 ff", err)
+        self.assertNotIn("Header Bytes", err)
+        self.assertNotIn("Dispatching write", err)

@@ -21,7 +21,7 @@ import unittest
 
 import websockets
 
-from netlab_e2e import EXIT, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, make_cert, scaled, unused_port
+from netlab_e2e import EXIT, NETLAB, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, make_cert, scaled, unused_port
 
 
 def run(coro, timeout=20):
@@ -627,6 +627,128 @@ ws.on('error', (e) => { console.log('ERROR ' + e.message); process.exit(1); });
         self.assertNotIn("Header Bytes", err)
 
 
+def await_stderr(srv, pattern, count=1, timeout=10):
+    """Waits (bounded) until the server's log matches pattern count times; returns the log."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        err = srv.stderr()
+        if len(re.findall(pattern, err)) >= count or time.monotonic() > deadline:
+            return err
+        time.sleep(0.05)
+
+
+class WsEchoServeLogsAndEvents(NetlabTestCase):
+    def url(self, srv):
+        return "ws://127.0.0.1:%d/echo" % srv.port
+
+    def test_a_failure_is_logged_once_and_1006_is_never_sent(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        lost = RawWs(srv.port)
+        self.assertEqual(lost.status, 101)
+        lost.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        lost.close()  # a reset, no close frame
+        bad = RawWs(srv.port)
+        bad.frame(1, b"hi", mask=False)  # clients must mask: 1002
+        self.assertEqual(bad.read_close()[0], 1002)
+        bad.close()
+        err = await_stderr(srv, r"ws close ", 2)
+        self.assertEqual(srv.terminate(), 0)
+        err = srv.stderr()
+        # 1006 is websocketpp's "no close frame": never on the wire, so never "sent".
+        self.assertNotIn("sent 1006", err)
+        self.assertRegex(err, r"ws close 127\.0\.0\.1:\d+ origin '': connection lost \(1006\): "
+                              r"Connection reset by peer; in 0 msgs/0 B")
+        self.assertRegex(err, r"sent 1002 'Clients may not send unmasked frames', received none")
+        # websocketpp's own error lines said the same again, as warnings: now once, by netlab.
+        self.assertEqual(err.count("Connection reset by peer"), 1, err)
+        self.assertEqual(err.count("Clients may not send unmasked frames"), 1, err)
+        self.assertNotIn("warning", err)
+
+    def test_json_server_events_connection_and_closed(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--idle-timeout", "500ms")
+
+        async def by_peer():
+            async with websockets.connect(self.url(srv)) as ws:
+                await ws.send("hi")
+                self.assertEqual(await ws.recv(), "hi")
+                await ws.send(b"\x00\x01\x02")
+                await ws.recv()
+                await ws.close(1000, "done")
+
+        async def by_server():  # idle: the server closes with 1001
+            async with websockets.connect(self.url(srv)) as ws:
+                await ws.wait_closed()
+                self.assertEqual(ws.close_code, 1001)
+
+        run(by_peer())
+        c1 = srv.await_json("connection")
+        self.assertEqual(c1["proto"], "ws")
+        self.assertEqual(c1["id"], 1)
+        self.assertRegex(c1["peer"], r"^127\.0\.0\.1:\d+$")
+        e1 = srv.await_json("closed")
+        self.assertEqual((e1["proto"], e1["id"], e1["peer"]), ("ws", 1, c1["peer"]))
+        self.assertEqual((e1["code"], e1["reason"], e1["by"]), (1000, "done", "peer"))
+        self.assertEqual((e1["bytes_in"], e1["bytes_out"]), (5, 5))
+        self.assertIsInstance(e1["seconds"], float)
+        self.assertGreaterEqual(e1["seconds"], 0)
+
+        run(by_server())
+        self.assertEqual(srv.await_json("connection")["id"], 2)
+        e2 = srv.await_json("closed")
+        self.assertEqual((e2["id"], e2["code"], e2["reason"], e2["by"]), (2, 1001, "idle timeout", "local"))
+        self.assertEqual((e2["bytes_in"], e2["bytes_out"]), (0, 0))
+
+        lost = RawWs(srv.port)
+        self.assertEqual(srv.await_json("connection")["id"], 3)
+        lost.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        lost.close()
+        e3 = srv.await_json("closed")
+        self.assertEqual((e3["id"], e3["code"], e3["by"]), (3, 1006, "peer"))
+        self.assertIn("connection lost", e3["reason"])
+        self.assertEqual(srv.terminate(), 0)
+        for line in srv.lines + srv.stdout_rest().splitlines():
+            json.loads(line)  # NDJSON only
+
+    def test_idle_after_a_busy_session_makes_no_wake_ups(self):
+        # Three connections at once wake the helper threads and the busy poll; once they are closed
+        # the server must go back to sleeping (issue 14 item 2).
+        from test_lifecycle import IDLE_MAX_SWITCHES, IDLE_SECONDS, context_switches
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--threads", "4")
+
+        async def client(i):
+            async with websockets.connect(self.url(srv)) as ws:
+                for n in range(200):
+                    await ws.send("%d-%d" % (i, n))
+                    self.assertEqual(await ws.recv(), "%d-%d" % (i, n))
+
+        async def busy():
+            await asyncio.gather(*(client(i) for i in range(3)))
+        run(busy())
+        for _ in range(3):
+            srv.await_json("closed")
+        time.sleep(0.5)  # let the helpers' 10 ms linger and the log flush pass: not synchronisation
+        before = context_switches(srv.pid)
+        time.sleep(IDLE_SECONDS)
+        switches = context_switches(srv.pid) - before
+        self.assertLessEqual(switches, IDLE_MAX_SWITCHES,
+                             "idle server woke up %d times in %.0fs" % (switches, IDLE_SECONDS))
+        self.assertEqual(srv.terminate(), 0)
+
+    def test_text_mode_keeps_stdout_to_the_readiness_line(self):
+        p = self.spawn([NETLAB, "ws-echo", "serve", "--listen", "127.0.0.1:0"])
+        ready = p.await_line(lambda line: line.startswith(b"listening"))
+        port = int(ready.rsplit(b":", 1)[1])
+
+        async def go():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % port) as ws:
+                await ws.send("x")
+                await ws.recv()
+        run(go())
+        await_stderr(p, r"ws close ")
+        self.assertEqual(p.terminate(), 0)
+        self.assertEqual(p.stdout_rest(), b"")
+
+
 class WsEchoServeTls(NetlabTestCase):
     """wss:// with a certificate made here by openssl (CN and SAN for 127.0.0.1/localhost)."""
 
@@ -935,6 +1057,25 @@ class WsEchoServePage(NetlabTestCase):
         off = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--no-page")
         with self.assertRaises(urllib.error.HTTPError) as cm:
             urllib.request.urlopen("http://127.0.0.1:%d/" % off.port, timeout=scaled(5))
+        self.assertEqual(cm.exception.code, 404)
+
+    def test_the_page_has_an_icon_and_asking_for_it_is_no_404(self):
+        srv = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % srv.port, timeout=scaled(5)) as r:
+            self.assertIn('rel="icon" href="/favicon.ico"', r.read().decode())
+        # Browsers ask for /favicon.ico whatever the page says.
+        with urllib.request.urlopen("http://127.0.0.1:%d/favicon.ico" % srv.port, timeout=scaled(5)) as r:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["Content-Type"], "image/svg+xml")
+            self.assertTrue(r.read().startswith(b"<svg "))
+        self.assertEqual(srv.terminate(), 0)
+        err = srv.stderr()
+        self.assertNotIn("→ 404", err)
+        self.assertNotIn("favicon", err)  # the page's own asset: not an info line per load
+        # Without the page there is no icon either.
+        off = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--no-page")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen("http://127.0.0.1:%d/favicon.ico" % off.port, timeout=scaled(5))
         self.assertEqual(cm.exception.code, 404)
 
     @unittest.skipUnless(os.access(CHROMIUM, os.X_OK), "chromium is not installed (%s)" % CHROMIUM)

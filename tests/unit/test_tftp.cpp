@@ -168,6 +168,8 @@ struct sim_result {
   bool contiguous = true;
   std::uint64_t data_sent = 0;
   std::uint64_t steps = 0;
+  std::uint64_t blocks = 0;          // the sender's block count
+  std::uint64_t tx_retransmitted = 0, rx_retransmitted = 0;
 };
 
 // Runs a whole transfer; the packet with sequence number `at` (counting both directions) gets `f`.
@@ -234,6 +236,9 @@ sim_result simulate(std::uint64_t size, transfer_settings s, fault f, std::uint6
       else { tx.on_timeout(acts); run_tx(); }
     }
   }
+  r.blocks = tx.blocks();
+  r.tx_retransmitted = tx.retransmissions();
+  r.rx_retransmitted = rx.retransmissions();
   return r;
 }
 }  // namespace
@@ -377,6 +382,54 @@ TEST_CASE("tftp session: a lost first block of a window is resent on the gap ACK
   out.clear();
   rx.on_data(1, 512, out);
   CHECK(out.empty());
+}
+
+TEST_CASE("tftp session: a partial ACK's resent window counts as retransmitted blocks", "[tftp][session]") {
+  // Issue 15: a run at 1% loss logged 0 retransmissions while 4-5x the data went on the wire.
+  transfer_settings s;
+  s.windowsize = 4;
+  sender tx(512 * 10, s);
+  receiver rx(s);
+  std::vector<action> out;
+  tx.start(out);  // 1..4
+  out.clear();
+  rx.start(out);
+  out.clear();
+  rx.on_data(1, 512, out);
+  rx.on_data(3, 512, out);  // 2 lost: ACK 1 (a partial ACK of the window)
+  rx.on_data(4, 512, out);
+  out.clear();
+  tx.on_ack(1, out);  // resends 2..4, then 5
+  std::vector<std::uint16_t> sent;
+  for (const auto& a : out)
+    if (a.what == action::kind::send_data) sent.push_back(a.wire_block);
+  CHECK(sent == std::vector<std::uint16_t>{2, 3, 4, 5});
+  CHECK(tx.retransmissions() == 3);
+  CHECK(rx.retransmissions() == 0);
+  for (std::uint16_t b : sent) rx.on_data(b, 512, out);
+  CHECK(rx.retransmissions() == 3);  // 2, 3 and 4 came again (2 had been passed: 3 and 4 were seen)
+}
+
+TEST_CASE("tftp session: both sides count retransmitted blocks the same way", "[tftp][session]") {
+  // One lost packet at every position: the sender counts exactly the DATA it sent beyond one per block;
+  // the receiver sees those resends, less at most the one copy the loss hid. Duplicates by the network
+  // (not a resend) are counted by the receiver alone: one more at most.
+  for (unsigned w : {1u, 4u, 16u}) {
+    transfer_settings s;
+    s.windowsize = w;
+    const std::uint64_t size = 512 * 100 + 3;
+    const auto clean = simulate(size, s, fault::none, ~0ull);
+    CHECK(clean.tx_retransmitted == 0);
+    CHECK(clean.rx_retransmitted == 0);
+    for (std::uint64_t at = 0; at < clean.steps + 4; ++at) {
+      INFO("window " << w << " packet " << at);
+      auto lost = simulate(size, s, fault::drop, at);
+      REQUIRE(lost.receiver_done);
+      CHECK(lost.tx_retransmitted == lost.data_sent - lost.blocks);
+      CHECK(lost.rx_retransmitted <= lost.tx_retransmitted);
+      CHECK(lost.rx_retransmitted + 1 >= lost.tx_retransmitted);
+    }
+  }
 }
 
 TEST_CASE("tftp session: duplicated packets cost a bounded number of extra blocks", "[tftp][session]") {

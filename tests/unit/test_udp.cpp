@@ -144,3 +144,30 @@ TEST_CASE("udp send bad values", "[udp][cli]") {
   CHECK_THAT(udp_usage_error({"udp", "send", "h:1", "--connections", "10001", "--count", "1"}), Catch::Contains("at most"));
   CHECK_FALSE(udp_usage_error({"udp", "send", "h:1", "--threads", "0", "--count", "1"}).empty());
 }
+
+TEST_CASE("udp serve print mode and multicast groups", "[udp][cli]") {
+  auto o = udp_serve_with({"--mode", "print"});
+  CHECK(o.mode == udp::serve_mode::print);
+  CHECK(std::string(udp::to_string(udp::serve_mode::print)) == "print");
+  o = udp_serve_with({"--listen", "0.0.0.0:0", "--join", "239.1.2.3", "--join", "ff02::1:3", "--interface", "127.0.0.1"});
+  CHECK(o.join == std::vector<std::string>{"239.1.2.3", "ff02::1:3"});
+  CHECK(o.interface_address == "127.0.0.1");
+  CHECK_THAT(udp_usage_error({"udp", "serve", "--mode", "print", "--reply", "x"}), Catch::Contains("--mode ack"));
+  CHECK_THAT(udp_usage_error({"udp", "serve", "--interface", "127.0.0.1"}), Catch::Contains("--join"));
+  CHECK_FALSE(udp_usage_error({"udp", "serve", "--join", "not-an-address"}).empty());
+}
+
+TEST_CASE("udp send to a group", "[udp][cli]") {
+  auto o = udp_send_with({"127.255.255.255:6890", "x", "--broadcast"});
+  CHECK(o.broadcast);
+  CHECK(udp::group_target(o));
+  o = udp_send_with({"239.1.2.3:6890", "x", "--interface", "127.0.0.1"});
+  CHECK_FALSE(o.broadcast);
+  CHECK(o.interface_address == "127.0.0.1");
+  CHECK(udp::group_target(o));  // a multicast address needs no flag
+  CHECK_FALSE(udp::group_target(udp_send_with({"127.0.0.1:6890", "x"})));
+  CHECK_THAT(udp_usage_error({"udp", "send", "127.0.0.1:6890", "x", "--interface", "127.0.0.1"}),
+             Catch::Contains("multicast target"));
+  CHECK_THAT(udp_usage_error({"udp", "send", "127.0.0.1:6890", "--count", "5", "--size", "8", "--broadcast"}),
+             Catch::Contains("--broadcast"));
+}

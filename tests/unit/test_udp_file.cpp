@@ -621,3 +621,95 @@ TEST_CASE("udp-file fetch command line", "[tftp][cli]") {
   CHECK_THROWS_AS(file_fetch_with({":69", "x"}), CLI::ValidationError);
   CHECK_THROWS_AS(file_fetch_with({"127.0.0.1:69", "dir/"}), CLI::ValidationError);
 }
+
+TEST_CASE("udp-file: the progress line fits the terminal, dropping the least useful parts first", "[tftp][progress]") {
+  // Issue 15: at 60 columns every redraw wrapped. Never the last column either.
+  const std::uint64_t total = 268435456;
+  for (int cols = 1; cols <= 200; ++cols) {
+    INFO("columns " << cols);
+    for (std::uint64_t bytes : {std::uint64_t{0}, std::uint64_t{12345678}, total}) {
+      const auto line = progress_line(cols, bytes, total, 1.234e9, 123456);
+      CHECK(line.size() <= static_cast<std::size_t>(std::max(cols - 1, 1)));
+      CHECK_FALSE(line.empty());
+      CHECK(line.find('\n') == std::string::npos);
+    }
+    CHECK(progress_line(cols, 5000, std::nullopt, 1e6, 0).size() <= static_cast<std::size_t>(std::max(cols - 1, 1)));
+  }
+  const auto wide = progress_line(120, total / 2, total, 1.5e8, 7);
+  CHECK(wide.rfind("[###############...............]", 0) == 0);  // 30 cells, half full
+  CHECK(wide.find(" 50.0%") != std::string::npos);
+  CHECK(wide.find("retrans 7") != std::string::npos);
+  CHECK(wide.find("ETA 1s") != std::string::npos);
+  const auto narrow = progress_line(60, total / 2, total, 1.5e8, 7);
+  CHECK(narrow.size() <= 59);
+  CHECK(narrow.find("50.0%") != std::string::npos);  // the percentage stays
+  CHECK(narrow.find('[') == 0);                      // and a bar of 8+ cells
+  const auto tiny = progress_line(20, total / 2, total, 1.5e8, 7);
+  CHECK(tiny.find('[') == std::string::npos);
+  CHECK(tiny.find("MiB") != std::string::npos);  // the amount always
+}
+
+TEST_CASE("udp-file put: the command line", "[tftp][cli]") {
+  netlab::test::parsed_cli c;
+  c.parse({"udp-file", "put", "127.0.0.1:6969", "dir/photo.jpg"});
+  auto o = c.options<put_options>();
+  CHECK(o.remote == "photo.jpg");
+  CHECK(o.local == "dir/photo.jpg");
+  CHECK(o.wish.blksize == 0);
+  CHECK(o.wish.timeout == 20ms);
+  netlab::test::parsed_cli d;
+  d.parse({"udp-file", "put", "127.0.0.1:6969", "a.txt", "in/b.txt", "--mode", "netascii", "--blksize", "512",
+           "--windowsize", "1"});
+  auto p = d.options<put_options>();
+  CHECK(p.remote == "in/b.txt");
+  CHECK(p.netascii);
+  CHECK(p.wish.blksize == 512);
+}
+
+TEST_CASE("udp-file sink: a device or FIFO is written in place, never renamed or removed", "[tftp][files]") {
+  // Issue 15: fetch -o /dev/null --force replaced the device node with a regular file.
+  struct ::stat before {};
+  REQUIRE(::stat("/dev/null", &before) == 0);
+  for (bool fail : {false, true}) {
+    INFO("abandoned " << fail);
+    sink::options o;
+    o.target = "/dev/null";
+    o.stream = true;
+    std::error_code ec;
+    auto s = sink::create(o, ec);
+    REQUIRE(s);
+    const std::uint8_t bytes[3] = {1, 2, 3};
+    CHECK(s->write(bytes, sizeof bytes, ec));
+    if (fail) s->abandon();
+    else CHECK(s->commit(ec));
+    s.reset();
+    struct ::stat after {};
+    REQUIRE(::stat("/dev/null", &after) == 0);
+    CHECK(S_ISCHR(after.st_mode));
+    CHECK(after.st_ino == before.st_ino);
+  }
+  // A FIFO: what is written comes out of it; the node stays a FIFO.
+  const auto dir = fs::temp_directory_path() / ("netlab-sink-fifo-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so the writer's open does not wait
+  REQUIRE(reader >= 0);
+  sink::options o;
+  o.target = fifo;
+  o.stream = true;
+  std::error_code ec;
+  auto s = sink::create(o, ec);
+  REQUIRE(s);
+  const std::uint8_t bytes[4] = {'a', 'b', 'c', 'd'};
+  CHECK(s->write(bytes, sizeof bytes, ec));
+  CHECK(s->commit(ec));
+  char got[8] = {};
+  CHECK(::read(reader, got, sizeof got) == 4);
+  CHECK(std::string(got, 4) == "abcd");
+  ::close(reader);
+  struct ::stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  fs::remove_all(dir);
+}

@@ -150,6 +150,13 @@ void runtime::guarded(F&& f) noexcept {
 void runtime::run() {
   std::vector<std::thread> pool;
   pool.reserve(threads_ - 1);
+  // One threading model, two shapes of work. A server is idle most of its life and its connections
+  // come and go: serve() parks threads 2..N on a condition variable until two connections are open
+  // (no wake-ups while idle, no strand hopping for a lone connection; tested by
+  // tests/e2e/test_lifecycle.py and test_ws_echo.py). A client (dial, send, fetch, a load run) is
+  // busy from its first connection to its last and ends with them: there is no idle time to save,
+  // so every thread simply runs ioc() until the work is done (a load run's workers each own a
+  // context of their own, core/load).
   if (serving_) {
     for (std::size_t i = 0; i < extra_.size(); ++i) pool.emplace_back([this, i] { guarded([this, i] { run_own(i); }); });
   } else {

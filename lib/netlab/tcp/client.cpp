@@ -11,6 +11,7 @@
 #include "netlab/core/fd_pump.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
+#include "netlab/core/payload.hpp"
 #include "netlab/tcp/preview.hpp"
 
 namespace netlab::tcp {
@@ -20,6 +21,10 @@ using asio::ip::tcp;
 using steady = std::chrono::steady_clock;
 
 constexpr std::size_t read_chunk = 64 * 1024;
+// With no --timeout, how long the first reply is awaited once everything is sent: --idle only
+// starts after it, so a server that thinks for 3 s is still heard (issue 15), and a silent one ends
+// the run with exit 4 instead of hanging.
+constexpr std::chrono::seconds first_reply_default{10};
 
 using core::fd_pump;
 
@@ -48,6 +53,12 @@ class dialer : public std::enable_shared_from_this<dialer> {
       overall_.expires_after(opt_.timeout);
       overall_.async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
+        if (self->received_ == 0 && self->connected_)
+          return self->finish(core::outcome::fail(exit_code::timeout,
+                                                  "no reply from " + self->target_ + " within " +
+                                                      core::format_duration(self->opt_.timeout) + " (--timeout)",
+                                                  "is the server slow or does it answer nothing? raise --timeout"),
+                              "timeout");
         self->finish(core::outcome::fail(exit_code::timeout,
                                          "no end from " + self->target_ + " within " +
                                              core::format_duration(self->opt_.timeout) + " (--timeout)",
@@ -109,7 +120,11 @@ class dialer : public std::enable_shared_from_this<dialer> {
     peer_ = core::to_string(ep);
     core::log().info("connected to {} from {}", peer_, le ? std::string("?") : core::to_string(local));
     if (out_.json())
-      out_.result({{"event", "connected"}, {"peer", peer_}, {"local", le ? std::string() : core::to_string(local)}}, "");
+      out_.result({{"event", "connected"},
+                   {"proto", "tcp"},
+                   {"peer", peer_},
+                   {"local", le ? std::string() : core::to_string(local)}},
+                  "");
     last_ = steady::now();
     do_read();
     send_next();
@@ -125,15 +140,20 @@ class dialer : public std::enable_shared_from_this<dialer> {
     if (done_) return;
     if (ec == asio::error::eof) return finish(core::outcome::success(), "peer closed");
     if (ec) return finish(network_failure(ec, "read from " + peer_), "error");
+    const bool first = received_ == 0;
     received_ += n;
     last_ = steady::now();
     auto& log = core::log();
     if (log.should_log(spdlog::level::debug)) log.debug("received {} B: {}", n, preview(buf_.data(), n));
     if (log.should_log(spdlog::level::trace)) log.trace("rx{}", core::hexdump(buf_.data(), n));
-    if (out_.json())
-      out_.result({{"event", "data"}, {"bytes", n}, {"text", std::string(buf_.data(), n)}}, "");
-    else
+    if (out_.json()) {
+      nlohmann::json ev{{"event", "data"}, {"bytes", n}};
+      core::add_payload(ev, std::string_view(buf_.data(), n));
+      out_.result(ev, "");
+    } else {
       out_.data(buf_.data(), n);
+    }
+    if (first && all_sent_ && opt_.idle.count() > 0) arm_idle();  // the first reply came: now --idle counts
     do_read();
   }
 
@@ -186,12 +206,27 @@ class dialer : public std::enable_shared_from_this<dialer> {
 
   void all_sent() {
     last_ = steady::now();
+    all_sent_ = true;
     if (opt_.half_close) {
       std::error_code ec;
       sock_.shutdown(tcp::socket::shutdown_send, ec);
       core::log().debug("half-closed: sent {} B, still reading", sent_);
     }
-    if (opt_.idle.count() > 0) arm_idle();
+    if (opt_.idle.count() == 0) return;
+    if (received_ > 0) return arm_idle();
+    // Nothing came back yet: --idle starts at the first reply. --timeout (when set) bounds the wait;
+    // else first_reply_default does.
+    if (opt_.timeout.count() > 0) return;
+    idle_.expires_after(first_reply_default);
+    idle_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (ec || self->done_ || self->received_ > 0) return;
+      self->finish(core::outcome::fail(exit_code::timeout,
+                                       "no reply from " + self->peer_ + " within " +
+                                           core::format_duration(first_reply_default) + " of the last send",
+                                       "is the server slow or does it answer nothing? set --timeout to wait longer, "
+                                       "or --idle 0 to wait for the peer to close"),
+                   "timeout");
+    });
   }
 
   // Silence = nothing sent or received since last_; moving last_ is cheaper than re-arming.
@@ -222,10 +257,12 @@ class dialer : public std::enable_shared_from_this<dialer> {
                        seconds_text(elapsed));
       if (out_.json())
         out_.result({{"event", "closed"},
+                     {"proto", "tcp"},
                      {"peer", peer_},
+                     {"by", reason == "peer closed" ? "peer" : "local"},
                      {"reason", reason},
-                     {"sent", sent_},
-                     {"received", received_},
+                     {"bytes_in", received_},
+                     {"bytes_out", sent_},
                      {"seconds", std::chrono::duration<double>(elapsed).count()},
                      {"exit", static_cast<int>(result_.code)}},
                     "");
@@ -254,6 +291,7 @@ class dialer : public std::enable_shared_from_this<dialer> {
   bool connected_ = false;
   bool connect_timed_out_ = false;
   bool fd_done_ = false;
+  bool all_sent_ = false;
   bool done_ = false;
   core::outcome result_;
 };

@@ -23,6 +23,8 @@
 #include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
+#include "netlab/core/report.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/core/text.hpp"
 #include "netlab/tcp/limits.hpp"
 #include "netlab/tcp/preview.hpp"
@@ -88,6 +90,9 @@ class server : public std::enable_shared_from_this<server> {
   void stop_accepting();  // the lifecycle's stop, on strand_
 
   const serve_options& options() const noexcept { return opt_; }
+  core::reporter& out() noexcept { return out_; }
+  /// The next connection number for --json events (1, 2, ...).
+  std::uint64_t next_id() noexcept { return ++ids_; }
   unsigned active() const noexcept { return active_.load(); }
   core::lifecycle& lifecycle() noexcept { return *lc_; }
   strand_t strand() const { return strand_; }
@@ -107,6 +112,7 @@ class server : public std::enable_shared_from_this<server> {
   bool stopping_ = false;  // on strand_
   bool fd_warned_ = false;
   std::atomic<unsigned> active_{0};
+  std::atomic<std::uint64_t> ids_{0};
 };
 
 /// One client connection; its handlers never run concurrently (a strand, or a one-thread context).
@@ -136,6 +142,10 @@ class session : public std::enable_shared_from_this<session> {
     sock_.non_blocking(true, ec);  // reads and first write attempts are synchronous and non-blocking
     if (ec) return finish(ec.message());
     core::log().info("open {} ({} active)", peer_, srv_->active());
+    if (srv_->out().json()) {
+      number_ = srv_->next_id();
+      core::server_event(srv_->out(), {{"event", "connection"}, {"proto", "tcp"}, {"id", number_}, {"peer", peer_}});
+    }
     if (opt_.idle_timeout.count() > 0) arm_idle();
     do_wait_read();
   }
@@ -345,8 +355,18 @@ class session : public std::enable_shared_from_this<session> {
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
     close_pipe();
-    core::log().info("close {}: {}; in {} B, out {} B, {}", peer_, reason, in_, out_,
-                     seconds_text(steady::now() - opened_));
+    const auto elapsed = steady::now() - opened_;
+    core::log().info("close {}: {}; in {} B, out {} B, {}", peer_, reason, in_, out_, seconds_text(elapsed));
+    if (number_)
+      core::server_event(srv_->out(), {{"event", "closed"},
+                          {"proto", "tcp"},
+                          {"id", number_},
+                          {"peer", peer_},
+                          {"by", reason.rfind("closed by peer", 0) == 0 || reason.rfind("reset by peer", 0) == 0 ? "peer" : "local"},
+                          {"reason", reason},
+                          {"bytes_in", in_},
+                          {"bytes_out", out_},
+                          {"seconds", std::chrono::duration<double>(elapsed).count()}});
   }
 
   std::shared_ptr<server> srv_;
@@ -356,6 +376,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string peer_;
   int slot_;  // runtime::place_connection()'s, joined on accept, left in server::remove()
   core::lifecycle::session_id id_ = 0;
+  std::uint64_t number_ = 0;  // --json: this connection's number in the events; 0 when not reporting
   std::string pending_;
   std::array<char, 512> head_;  // a message's first bytes (a 64 B echo never leaves it)
   int pipe_[2] = {-1, -1};     // echo mode, bulk: socket -> pipe -> socket (splice)

@@ -1,6 +1,6 @@
 #pragma once
-/// `netlab udp-file fetch`: a TFTP client (RRQ with options, RFC 1350 fallback) that writes to
-/// OUT.part and renames on success, or streams to stdout.
+/// `netlab udp-file fetch` and `put`: a TFTP client (RRQ or WRQ with options, RFC 1350 fallback). A
+/// fetch writes to OUT.part and renames on success, or writes in place into stdout, a device or a FIFO.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,6 +36,27 @@ struct fetch_options {
                                              ///< size when there is one, else default_max_size
 };
 
+/// Options of `udp-file put` (a WRQ): the same transfer options as fetch.
+struct put_options {
+  core::endpoint server{"127.0.0.1", 6969};
+  std::string local;                   ///< the file sent (a regular file)
+  std::string remote;                  ///< name on the server
+  client_wish wish;                    ///< blksize 0 = from the path MTU; windowsize 0 = from the socket buffer
+  bool netascii = false;               ///< mode netascii instead of octet
+  bool progress = false;               ///< draw a progress bar on stderr
+  fault_options faults;
+};
+
+/// Sends `local` to the server as `remote`; prints a `put` summary through `out`. Exit codes as
+/// fetch: server ERROR 5 (with the server's text), timeout 4, network 3, local file 6 (missing, a
+/// directory, unreadable), interrupted 130.
+core::outcome put(const put_options& opt, core::runtime& rt, core::reporter& out);
+
+/// The progress bar's text (without the leading CR) for a terminal of `columns` columns: at most
+/// columns - 1 characters, the least useful parts dropped first. `total`: the size, when known.
+std::string progress_line(int columns, std::uint64_t bytes, std::optional<std::uint64_t> total, double bytes_per_s,
+                          std::uint64_t retransmitted);
+
 /// The bound on what a fetch accepts when the server announces no size (no tsize: an RFC 1350 server,
 /// --no-options) and no --max-size is given: 4 GiB, beyond any file a TFTP lab moves, far below a disk.
 constexpr std::uint64_t default_max_size = 4ull << 30;
@@ -50,8 +71,13 @@ core::outcome fetch(const fetch_options& opt, core::runtime& rt, core::reporter&
 
 /// The local half of every fetch, before the server is asked: checks -o (not a directory; an
 /// existing OUT or a stale OUT.part only with --force) and creates `dst`, writing OUT.part (renamed
-/// on commit) or stdout for "-". `so` brings the caller's digest/netascii choices.
+/// on commit), or in place for stdout ("-"), a character device or a FIFO (no --force needed; a
+/// block device is refused). `so` brings the caller's digest/netascii choices.
 core::outcome open_output(const fetch_options& opt, sink::options so, std::unique_ptr<sink>& dst);
+
+/// `-o DIR` saves DIR/NAME (NAME = the remote file's base name): rewrites `opt.output` so. Fails
+/// (exit 6) when the remote name has no base name to use.
+core::outcome resolve_output(fetch_options& opt);
 
 /// The block size for a path MTU (IPv4/IPv6 header, UDP header and TFTP header removed), clamped
 /// to [512, 65464].

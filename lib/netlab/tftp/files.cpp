@@ -427,8 +427,19 @@ std::unique_ptr<sink> sink::create(const options& o, std::error_code& ec) {
   s->cap_ = 2 * write_block;
   s->buf_.reset(new std::uint8_t[s->cap_]);
   if (o.target == "-") {
-    s->stdout_ = true;
+    s->stream_ = true;
     s->fd_ = STDOUT_FILENO;
+  } else if (o.stream) {
+    // A device or FIFO (curl -o /dev/null): written into as it is. No O_CREAT: if the name was
+    // replaced by nothing meanwhile, no regular file appears in its place. A FIFO's open waits for
+    // its reader, as a shell's redirection does.
+    s->stream_ = true;
+    s->fd_ = ::open(o.target.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (s->fd_ < 0) {
+      ec = last_error();
+      s->done_ = true;
+      return nullptr;
+    }
   } else if (o.dir_fd >= 0) {
     // Beneath a directory descriptor: the name is created there, exclusively and without following a
     // symlink (O_EXCL fails on any existing name, a dangling symlink included).
@@ -549,8 +560,14 @@ bool sink::commit(std::error_code& ec) {
     EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(md_), d, &n);
     digest_ = hex(d, n);
   }
-  if (stdout_) {
+  if (stream_) {
     done_ = true;
+    if (fd_ != STDOUT_FILENO && fd_ >= 0 && ::close(fd_) != 0) {
+      fd_ = -1;
+      ec = last_error();
+      return false;
+    }
+    fd_ = -1;
     return true;
   }
   if (::close(fd_) != 0) {
@@ -591,7 +608,11 @@ bool sink::commit(std::error_code& ec) {
 }
 
 void sink::abandon() noexcept {
-  if (stdout_ || done_) return;
+  if (stream_ && fd_ != STDOUT_FILENO && fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (stream_ || done_) return;
   if (o_.keep_partial && fd_ >= 0 && used_ > 0) {
     // What arrived may still sit in the buffer (up to 2 MiB): a kept partial file holds all of it, not
     // just what happened to be written so far. A write error here leaves what the disk took.

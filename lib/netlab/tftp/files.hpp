@@ -136,11 +136,13 @@ private:
 };
 
 /// Where received bytes go: a file written via `NAME.part`-style temporary and renamed on commit(),
-/// or standard output. Writes in blocks of 1 MiB or more; optional netascii decoding and SHA-256.
+/// or a stream written in place (standard output, a character device such as /dev/null, a FIFO). Writes in blocks of 1 MiB or more; optional netascii decoding and SHA-256.
 class sink {
 public:
   struct options {
     std::filesystem::path target;    ///< final name ("-" = stdout)
+    bool stream = false;             ///< target is a device or FIFO: opened as it is and written into
+                                     ///< (never created, truncated, renamed or removed)
     std::filesystem::path temporary; ///< written first, renamed to target on commit (empty: target itself)
     bool netascii = false;
     bool sha256 = false;
@@ -150,7 +152,7 @@ public:
                                      ///< created with openat O_EXCL|O_NOFOLLOW, renamed with renameat2
                                      ///< (RENAME_NOREPLACE unless overwrite), never looked up by path
   };
-  /// Creates the temporary file (exclusively) or takes stdout.
+  /// Creates the temporary file (exclusively), opens the stream target, or takes stdout.
   static std::unique_ptr<sink> create(const options& o, std::error_code& ec);
   ~sink();
   sink(const sink&) = delete;
@@ -184,7 +186,7 @@ private:
   options o_;
   int fd_ = -1;
   int dir_ = -1;  // o_.dir_fd duplicated
-  bool stdout_ = false;
+  bool stream_ = false;  // stdout or options.stream: written in place, nothing to rename or remove
   bool done_ = false;
   bool cr_pending_ = false;
   std::unique_ptr<std::uint8_t[]> buf_;

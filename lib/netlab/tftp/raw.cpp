@@ -26,6 +26,7 @@
 
 #include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/client.hpp"
 #include "netlab/tftp/detail/listen.hpp"
@@ -158,6 +159,9 @@ struct stream {
   std::uint64_t offset = 0;
   std::uint64_t sent = 0, dropped = 0;
   std::string label;
+  std::uint64_t id = 0;   // the `transfer` event's id
+  std::string file;       // as requested
+  std::string error;      // why the stream stopped early (empty: it sent the whole file)
   clock::time_point started = clock::now();
   stream(udp::endpoint p, std::unique_ptr<source> f, const fault_options& fo, std::string l)
       : peer(std::move(p)), src(std::move(f)), faults(fo), label(std::move(l)) {}
@@ -170,6 +174,7 @@ struct stream {
     const auto n = next_size();
     if (!src->ensure(offset, offset + n, ec)) {
       core::log().warn("{}: read: {}", label, ec.message());
+      error = "read: " + ec.message();
       return false;
     }
     if (faults.next() == fault_injector::verdict::drop) {
@@ -178,6 +183,7 @@ struct stream {
       sock.send_to(asio::buffer(src->at(offset), n), peer, 0, ec);
       if (ec) {
         core::log().warn("{}: send: {}", label, ec.message());
+        error = "send: " + ec.message();
         return false;
       }
       ++sent;
@@ -222,6 +228,10 @@ public:
     std::error_code e;
     sock_.close(e);
     pace_timer_.cancel();
+    for (auto& st : active_) {
+      st->error = "the server stopped";
+      report(*st);
+    }
     active_.clear();
     core::log().info("stopped");
   }
@@ -288,6 +298,7 @@ private:
     auto f = open_for_read(*dir_, req.name);
     if (!f.ok()) {
       core::log().info("{}: {} {}: refused: {}", who, req.verb, req.name, f.reason);
+      report_refusal(req.name, f.reason);  // a refused STAT ends the client's fetch too
       return reply("ERR " + f.reason);
     }
     if (req.verb == "STAT") {
@@ -300,14 +311,18 @@ private:
       if (s->peer == peer_) return;  // a repeated GET while its stream runs
     if (active_.size() >= opt_.max_transfers) {
       core::log().info("{}: GET {}: refused: {} streams running (--max-transfers)", who, req.name, active_.size());
+      report_refusal(req.name, "server busy");
       return reply("ERR server busy: " + std::to_string(active_.size()) + " streams running, try again later");
     }
     std::error_code ec;
     auto src = source::open(std::move(f.fd), false, ec);
     if (!src) return reply("ERR " + ec.message());
     core::log().info("{}: GET {}: streaming {} B in 512-byte datagrams", who, req.name, src->size());
-    if (src->size() == 0) return;
-    active_.push_back(std::make_shared<stream>(peer_, std::move(src), opt_.faults, who + " GET " + req.name));
+    auto st = std::make_shared<stream>(peer_, std::move(src), opt_.faults, who + " GET " + req.name);
+    st->id = ++streams_;
+    st->file = req.name;
+    if (st->src->size() == 0) return report(*st);
+    active_.push_back(std::move(st));
     if (!pump_scheduled_) pump();
   }
 
@@ -338,6 +353,26 @@ private:
   }
 
   // Sends the streams' datagrams in turn, as fast as the pacer allows, then sleeps until it allows more.
+  /// --json: the `transfer` event of a GET stream that ended (raw mode has no acknowledgements: `bytes`
+  /// counts the bytes sent, simulated losses included, as the stream cannot know what arrived).
+  void report(const stream& st) {
+    if (!out_.json()) return;
+    nlohmann::json j{{"event", "transfer"}, {"proto", "raw"},  {"id", st.id},
+                     {"peer", core::to_string(st.peer)},     {"op", "read"}, {"file", st.file},
+                     {"bytes", st.offset},                   {"seconds", std::chrono::duration<double>(clock::now() - st.started).count()},
+                     {"datagrams", st.sent},                 {"simulated_losses", st.dropped},
+                     {"result", st.error.empty() ? "ok" : "error"}};
+    if (!st.error.empty()) j["error"] = st.error;
+    core::server_event(out_, j);
+  }
+
+  void report_refusal(const std::string& file, const std::string& why) {
+    if (!out_.json()) return;
+    core::server_event(out_, {{"event", "transfer"}, {"proto", "raw"}, {"id", ++streams_}, {"peer", core::to_string(peer_)},
+                              {"op", "read"}, {"file", file}, {"bytes", 0}, {"seconds", 0.0}, {"result", "error"},
+                              {"error", "refused: " + why}});
+  }
+
   void pump() {
     pump_scheduled_ = false;
     if (!sock_.is_open()) return;
@@ -349,6 +384,7 @@ private:
       --budget;
       active_.pop_front();
       if (s->send_one(sock_)) active_.push_back(std::move(s));
+      else report(*s);
     }
     if (active_.empty()) return;
     pump_scheduled_ = true;
@@ -378,6 +414,7 @@ private:
   raw_cookies cookies_;
   raw_pacer pacer_;
   std::deque<std::shared_ptr<stream>> active_;
+  std::uint64_t streams_ = 0;  // GET requests so far: the transfer events' ids
   std::map<std::string, std::pair<std::uint64_t, std::string>> digests_;
   bool pump_scheduled_ = false;
   clock::time_point cookie_window_{};

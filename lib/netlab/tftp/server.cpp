@@ -16,6 +16,7 @@
 
 #include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/core/net.hpp"
 #include "netlab/tftp/detail/listen.hpp"
 #include "netlab/tftp/detail/listen_guard.hpp"
@@ -141,6 +142,12 @@ private:
       // datagrams are rate-limited.
       log.info("{}: refused: {} (ERROR {})", label, why, static_cast<int>(code));
       reply_error(peer, code, why, true);
+      if (out_.json()) {
+        nlohmann::json j = transfer_event(++transfers_started_, peer, write, req->filename);
+        j["result"] = "error";
+        j["error"] = "refused: " + why + " (ERROR " + std::to_string(static_cast<int>(code)) + ")";
+        core::server_event(out_, j);
+      }
     };
     const bool netascii = iequals(req->mode, "netascii");
     if (!netascii && !iequals(req->mode, "octet"))
@@ -217,8 +224,8 @@ private:
               s.src && s.src->size_known() ? ", " + std::to_string(s.src->size()) + " B" : std::string());
     auto settings = s.settings;
     auto t = std::make_shared<transfer>(std::move(ts), strand, std::move(s),
-                                        [self = shared_from_this(), id, peer, label, settings, write](const core::outcome& o, const transfer_stats& st) {
-                                          self->on_done(id, peer, label, settings, write, o, st);
+                                        [self = shared_from_this(), id, peer, label, file, settings, write](const core::outcome& o, const transfer_stats& st) {
+                                          self->on_done(id, peer, label, file, settings, write, o, st);
                                         });
     // The lifecycle's "close this transfer": gracefully, let it finish (within --grace); at once,
     // abort it with an ERROR to the peer.
@@ -244,17 +251,41 @@ private:
     return s;
   }
 
-  void on_done(std::uint64_t id, const udp::endpoint& peer, const std::string& label, const transfer_settings& set,
-               bool write, const core::outcome& o, const transfer_stats& st) {
+  /// The fields every `transfer` event has (--json): the rest (bytes, seconds, result) by the caller.
+  static nlohmann::json transfer_event(std::uint64_t id, const udp::endpoint& peer, bool write, const std::string& file) {
+    return nlohmann::json{{"event", "transfer"}, {"proto", "tftp"},          {"id", id}, {"peer", core::to_string(peer)},
+                          {"op", write ? "write" : "read"}, {"file", file}, {"bytes", 0}, {"seconds", 0.0}};
+  }
+
+  void on_done(std::uint64_t id, const udp::endpoint& peer, const std::string& label, const std::string& file,
+               const transfer_settings& set, bool write, const core::outcome& o, const transfer_stats& st) {
     const double secs = st.seconds();
     const double mbps = secs > 0 ? static_cast<double>(st.bytes) / secs / 1e6 : 0.0;
     auto& log = core::log();
     if (o.ok()) {
-      log.info("{}: {} {} B in {:.3f} s ({:.1f} MB/s), blksize {}, windowsize {}, {} retransmission(s){}", label,
+      log.info("{}: {} {} B in {:.3f} s ({:.1f} MB/s), blksize {}, windowsize {}, {} retransmitted block(s){}{}", label,
                write ? "received" : "sent", st.bytes, secs, mbps, set.blksize, set.windowsize, st.retransmissions,
-               st.dropped ? ", " + std::to_string(st.dropped) + " simulated loss(es)" : std::string());
+               write ? " arrived" : "", st.dropped ? ", " + std::to_string(st.dropped) + " simulated loss(es)" : std::string());
+    } else if (write) {
+      log.warn("{} (after {} B received in {:.3f} s, {} retransmitted block(s) arrived); partial upload removed", o.what, st.bytes,
+               secs, st.retransmissions);
     } else {
-      log.warn("{} (after {} B in {:.3f} s){}", o.what, st.bytes, secs, write ? "; partial upload removed" : "");
+      // Issue 15: what really went out, not the completed-transfer counter (which said "after 0 B").
+      log.warn("{} (after {} B sent, {} B acknowledged, in {:.3f} s, {} retransmitted block(s))", o.what, st.bytes_sent,
+               st.bytes, secs, st.retransmissions);
+    }
+    if (out_.json()) {
+      nlohmann::json j = transfer_event(id, peer, write, file);
+      j["bytes"] = st.bytes;
+      if (!write) j["bytes_sent"] = st.bytes_sent;
+      j["seconds"] = secs;
+      j["blksize"] = set.blksize;
+      j["windowsize"] = set.windowsize;
+      j["retransmitted_blocks"] = st.retransmissions;
+      j["timeouts"] = st.timeouts;
+      j["result"] = o.ok() ? "ok" : "error";
+      if (!o.ok()) j["error"] = o.what;
+      core::server_event(out_, j);
     }
     core::lifecycle::session_id lc_id = 0;
     {

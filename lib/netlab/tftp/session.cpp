@@ -31,6 +31,9 @@ std::chrono::milliseconds sender::backoff() const noexcept {
 
 void sender::send_window(std::uint64_t from, std::vector<action>& out) {
   const auto last = std::min(blocks_, from + window_ - 1);
+  // Retransmitted blocks, one definition for every path (timeout, repeated ACK, partial ACK): the
+  // blocks of this window that were sent before.
+  if (from <= sent_) retransmitted_ += std::min(last, sent_) - from + 1;
   for (auto b = from; b <= last; ++b) {
     action a = make(action::kind::send_data);
     a.wire_block = static_cast<std::uint16_t>(b & 0xffff);
@@ -71,7 +74,6 @@ void sender::on_ack(std::uint16_t block, std::vector<action>& out) {
     // is the Sorcerer's Apprentice trap (RFC 1123 4.2.3.1): only a timeout resends.
     if (window_ > 1 && !fast_resent_ && sent_ > acked_) {
       fast_resent_ = true;
-      retransmitted_ += std::min<std::uint64_t>(window_, blocks_ - acked_);
       send_window(acked_ + 1, out);
     }
     return;
@@ -101,7 +103,6 @@ void sender::on_timeout(std::vector<action>& out) {
     out.push_back(make(action::kind::failed));
     return;
   }
-  retransmitted_ += std::min<std::uint64_t>(window_, blocks_ - acked_);
   send_window(acked_ + 1, out);
 }
 
@@ -124,15 +125,21 @@ void receiver::on_data(std::uint16_t block, std::size_t size, std::vector<action
     action a = make(action::kind::send_ack);
     a.wire_block = static_cast<std::uint16_t>((next_ - 1) & 0xffff);
     out.push_back(a);
-    ++retransmitted_;
+    ++acks_repeated_;
   };
+  // A block whose number was seen (or passed) before is one the sender put on the wire again: the
+  // receiver's view of the sender's retransmitted blocks (a lost copy is never seen; a duplicate or
+  // late copy made by the network counts too).
+  const auto delta = static_cast<std::uint16_t>(block - expected);
+  const std::uint64_t absolute = delta < 0x8000 ? next_ + delta : next_ - std::min<std::uint64_t>(next_, 0x10000u - delta);
+  if (absolute <= highest_seen_) ++retransmitted_;
+  else highest_seen_ = absolute;
   if (finished_) return ack_last();  // the final ACK was lost: the sender repeats its last block
   if (block != expected) {
     // A block from the future is a gap: ACK the last in-order block once, so the sender resumes from
     // there. A block from the past is a duplicate (a retransmission, or the network's): no ACK, or
     // each duplicate would draw a duplicate ACK and a window resent for it, over and over (the
     // Sorcerer's Apprentice again). If our ACK was lost, our timer repeats it.
-    const auto delta = static_cast<std::uint16_t>(block - expected);
     if (delta < 0x8000 && !gap_acked_) {
       ack_last();
       gap_acked_ = true;
@@ -179,7 +186,7 @@ void receiver::on_timeout(std::vector<action>& out) {
   action a = make(action::kind::send_ack);
   a.wire_block = static_cast<std::uint16_t>((next_ - 1) & 0xffff);
   out.push_back(a);
-  ++retransmitted_;
+  ++acks_repeated_;
   in_window_ = 0;
   gap_acked_ = false;
   action t = make(action::kind::arm_timer);

@@ -81,7 +81,8 @@ public:
   std::uint64_t acknowledged() const noexcept { return acked_; }
   /// Highest block sent (absolute).
   std::uint64_t highest_sent() const noexcept { return sent_; }
-  /// Blocks sent again after a timeout.
+  /// Retransmitted blocks: DATA blocks sent again (after a timeout, a repeated ACK, or a partial ACK
+  /// that resends the rest of a window). Every block sent more than once counts once per resend.
   std::uint64_t retransmissions() const noexcept { return retransmitted_; }
   /// True once the last block was acknowledged.
   bool finished() const noexcept { return finished_; }
@@ -119,8 +120,11 @@ public:
   void on_timeout(std::vector<action>& out);
   /// Bytes delivered so far.
   std::uint64_t bytes() const noexcept { return bytes_; }
-  /// ACKs sent again after a timeout or a gap.
+  /// Retransmitted blocks as the receiver sees them: DATA blocks whose number arrived (or was passed)
+  /// before. The sender's count less the resent copies that were lost; network duplicates count too.
   std::uint64_t retransmissions() const noexcept { return retransmitted_; }
+  /// ACKs sent again (after a timeout, a gap, or a repeated last block).
+  std::uint64_t acks_repeated() const noexcept { return acks_repeated_; }
   /// True once the short final block was received.
   bool finished() const noexcept { return finished_; }
 
@@ -136,6 +140,8 @@ private:
   std::chrono::milliseconds armed_{0};
   std::chrono::milliseconds silent_{0};
   std::uint64_t retransmitted_ = 0;
+  std::uint64_t acks_repeated_ = 0;
+  std::uint64_t highest_seen_ = 0;  // highest absolute block number that arrived
   bool finished_ = false;
   bool failed_ = false;
   bool gap_acked_ = false;       // one ACK per gap, not one per out-of-order packet

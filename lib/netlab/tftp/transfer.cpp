@@ -390,6 +390,7 @@ void transfer::on_data(std::uint16_t block, const std::uint8_t* payload, std::si
   if (finished_ && !closed_ && s_.dally.count() > 0 && !timer_armed_) {
     // Report success now; keep the socket a little longer to re-ACK a repeated last block.
     stats_.finished = clock::now();
+    sync_stats();
     auto cb = std::move(done_cb_);
     done_cb_ = nullptr;
     if (cb) cb(core::outcome::success(), stats_);
@@ -434,8 +435,7 @@ void transfer::on_deadline() {
                                             std::to_string(preamble_silent_.count()) + " ms)",
                                         "the client stopped, or a firewall drops the transfer port"));
     }
-    ++stats_.retransmissions;
-    queue(s_.preamble.data(), s_.preamble.size(), nullptr, 0);
+    queue(s_.preamble.data(), s_.preamble.size(), nullptr, 0);  // an OACK, not a block: counted in timeouts
     arm(preamble_armed_ = capped_backoff(s_.settings.timeout, std::min(preamble_tries_, 3u), preamble_silent_,
                                          s_.settings.max_silence));
   } else if (sender_) {
@@ -476,11 +476,31 @@ void transfer::send_error(error_code code, const std::string& message) {
   if (log.should_log(spdlog::level::trace)) log.trace("{}: send ERROR {} ({})", s_.label, static_cast<int>(code), message);
 }
 
+std::uint64_t transfer::progress_bytes() const noexcept {
+  if (!sender_) return stats_.bytes;
+  if (finished_) return stats_.bytes;
+  const std::uint64_t acked = sender_->acknowledged() * s_.settings.blksize;
+  return s_.src && s_.src->size_known() ? std::min(acked, s_.src->size()) : acked;
+}
+
+void transfer::sync_stats() {
+  if (sender_) {
+    // Blocks 1..highest_sent went out; the last may be short (or the file's size still unknown).
+    const std::uint64_t wire = sender_->highest_sent() * s_.settings.blksize;
+    const std::uint64_t size = s_.src && s_.src->size_known() ? s_.src->size() : wire;
+    stats_.bytes_sent = std::min(wire, size);
+    if (!finished_) stats_.bytes = std::min(sender_->acknowledged() * s_.settings.blksize, size);
+  } else if (receiver_) {
+    stats_.acks_repeated = receiver_->acks_repeated();
+  }
+}
+
 void transfer::finish(core::outcome o) {
   if (closed_) return;
   closed_ = true;
   timer_armed_ = false;
   stats_.finished = clock::now();
+  sync_stats();
   if (!o.ok() && s_.dst) s_.dst->abandon();
   asio::error_code ec;
   timer_.cancel();

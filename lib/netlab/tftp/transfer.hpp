@@ -25,10 +25,17 @@ namespace netlab::tftp {
 
 /// Counters of one transfer.
 struct transfer_stats {
-  std::uint64_t bytes = 0;            ///< file bytes sent or delivered
+  std::uint64_t bytes = 0;            ///< file bytes delivered (receiver), acknowledged (sender)
+  std::uint64_t bytes_sent = 0;       ///< sender: file bytes put on the wire at least once (up to the
+                                      ///< highest block sent; set when the transfer ends)
   std::uint64_t packets_out = 0;
   std::uint64_t packets_in = 0;
-  std::uint64_t retransmissions = 0;  ///< DATA resent after a timeout, or ACKs repeated
+  /// Retransmitted blocks, one meaning on both sides (docs/udp-file.md): DATA blocks the sender put on
+  /// the wire again (timeout, repeated ACK, partial ACK resending the rest of a window). The sender
+  /// counts what it resends; the receiver counts the resent blocks that arrive (a block number it has
+  /// already seen or passed), so its figure is at most the sender's, plus the network's duplicates.
+  std::uint64_t retransmissions = 0;
+  std::uint64_t acks_repeated = 0;    ///< receiver: ACKs sent again (timeout, gap, repeated last block)
   std::uint64_t timeouts = 0;
   std::uint64_t dropped = 0;          ///< simulated losses
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -70,6 +77,8 @@ public:
   void abort(error_code code, std::string message, core::outcome why);
   /// Live counters (call on the strand).
   const transfer_stats& stats() const noexcept { return stats_; }
+  /// File bytes done so far, for a progress bar: delivered (receiver) or acknowledged (sender).
+  std::uint64_t progress_bytes() const noexcept;
   /// The negotiated settings.
   const transfer_settings& settings() const noexcept { return s_.settings; }
   /// The sink (receiving transfers), e.g. for the digest after success.
@@ -99,6 +108,8 @@ private:
   /// A receiver writes its buffer to the file once its ACKs are out; false if that failed (finished).
   bool drain_sink();
   void finish(core::outcome o);
+  /// Copies the state machine's end-of-transfer figures (bytes_sent, acks_repeated) into stats_.
+  void sync_stats();
   void trace_out(const std::uint8_t* head, std::size_t head_len, std::size_t body_len);
 
   asio::ip::udp::socket sock_;

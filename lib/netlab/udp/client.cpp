@@ -6,12 +6,14 @@
 #include <mutex>
 #include <vector>
 
+#include <asio/ip/multicast.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include "netlab/core/log.hpp"
+#include "netlab/core/payload.hpp"
 
 namespace netlab::udp {
 namespace {
@@ -39,7 +41,38 @@ core::outcome open_connected(udp::socket& sock, const core::endpoint& target, ud
     }
     ec = e;
   }
+  // EACCES from connect(): a broadcast address without SO_BROADCAST (not a privileged port: UDP
+  // clients bind none).
+  if (ec == asio::error::access_denied)
+    return core::outcome::fail(ec, "connect " + name, "is it a broadcast address? add --broadcast");
   return core::outcome::fail(ec, "connect " + name, core::hint_for(ec));
+}
+
+// A group target (broadcast or multicast): the socket stays unconnected, since the replies come
+// from the members' own addresses, never from the group's. SO_BROADCAST when asked; for a
+// multicast group, the sending interface (--interface) and loopback delivery, so a member on this
+// host (a lesson on one machine) hears it too.
+core::outcome open_group(udp::socket& sock, const send_options& opt, udp::endpoint& peer) {
+  std::error_code ec;
+  auto eps = core::resolve_udp(opt.target, false, ec);
+  const std::string name = opt.target.host + ":" + std::to_string(opt.target.port);
+  if (ec) return core::outcome::fail(ec, "resolve " + name, core::hint_for(ec));
+  if (eps.empty()) return core::outcome::fail(exit_code::network, "resolve " + name + ": no address");
+  peer = eps.front();
+  sock.open(peer.protocol(), ec);
+  if (!ec && opt.broadcast) sock.set_option(asio::socket_base::broadcast(true), ec);
+  if (!ec && peer.address().is_multicast()) {
+    sock.set_option(asio::ip::multicast::enable_loopback(true), ec);
+    if (!ec && !opt.interface_address.empty()) {
+      auto iface = asio::ip::make_address(opt.interface_address, ec);
+      if (ec || !iface.is_v4() || !peer.address().is_v4())
+        return core::outcome::fail(exit_code::usage, "--interface '" + opt.interface_address + "' is not an IPv4 address",
+                                   "give the address of the interface to send on, e.g. 127.0.0.1 (IPv4 groups only)");
+      sock.set_option(asio::ip::multicast::outbound_interface(iface.to_v4()), ec);
+    }
+  }
+  if (ec) return core::outcome::fail(ec, "socket for " + name, core::hint_for(ec));
+  return core::outcome::success();
 }
 
 /// The exchange: send, wait for the reply with a deadline, resend on timeout, print replies.
@@ -47,14 +80,14 @@ class exchange : public std::enable_shared_from_this<exchange> {
  public:
   exchange(const send_options& opt, core::runtime& rt, core::reporter& out)
       : opt_(opt), rt_(rt), out_(out), strand_(asio::make_strand(rt.ioc())), sock_(strand_), timer_(strand_),
-        buf_(65536) {}
+        buf_(65536), group_(group_target(opt)) {}
 
   core::outcome start() {
-    auto r = open_connected(sock_, opt_.target, peer_);
+    auto r = group_ ? open_group(sock_, opt_, peer_) : open_connected(sock_, opt_.target, peer_);
     if (!r.ok()) return r;
     peer_text_ = core::to_string(peer_);
     asio::post(strand_, [self = shared_from_this()] {
-      if (self->opt_.wait_all) {
+      if (self->opt_.wait_all || self->group_) {  // a group: all at once, then every member's replies
         for (std::uint64_t i = 0; i < self->opt_.count && self->result_.ok() && !self->done_; ++i) self->send_one();
         if (self->done_) return;
       } else {
@@ -78,7 +111,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
  private:
   void send_one() {
     std::error_code ec;
-    sock_.send(asio::buffer(opt_.message), 0, ec);
+    if (group_) sock_.send_to(asio::buffer(opt_.message), peer_, 0, ec);
+    else sock_.send(asio::buffer(opt_.message), 0, ec);
     ++sent_;
     auto& log = core::log();
     if (log.should_log(spdlog::level::debug)) log.debug("sent {} B to {}", opt_.message.size(), peer_text_);
@@ -89,6 +123,13 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void failed(std::error_code ec, const std::string& what) {
     if (ec == asio::error::connection_refused)
       return finish(core::outcome::fail(exit_code::network, what + ": " + ec.message(), refused_hint));
+    if (ec == asio::error::access_denied && !opt_.broadcast)  // EACCES: a broadcast address without SO_BROADCAST
+      return finish(core::outcome::fail(exit_code::network, what + ": " + ec.message(),
+                                        "is it a broadcast address? add --broadcast"));
+    if (ec == asio::error::network_unreachable && group_ && peer_.address().is_multicast())
+      return finish(core::outcome::fail(exit_code::network, what + ": " + ec.message(),
+                                        "no route for the multicast group: name the interface to send on with "
+                                        "--interface ADDRESS"));
     finish(core::outcome::fail(ec, what, core::hint_for(ec)));
   }
 
@@ -100,6 +141,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void do_receive() {
+    if (group_) {
+      sock_.async_receive_from(asio::buffer(buf_), from_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+        self->on_receive(ec, n);
+      });
+      return;
+    }
     sock_.async_receive(asio::buffer(buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
       self->on_receive(ec, n);
     });
@@ -107,17 +154,25 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   void on_receive(std::error_code ec, std::size_t n) {
     if (done_) return;
+    if (ec && group_) return do_receive();  // an ICMP error about one member: the others may answer
     if (ec) return failed(ec, "receive from " + peer_text_);
     ++received_;
+    const std::string sender = group_ ? core::to_string(from_) : peer_text_;
     auto& log = core::log();
-    if (log.should_log(spdlog::level::debug)) log.debug("received {} B from {}", n, peer_text_);
+    if (group_) log.info("reply from {}: {} B", sender, n);
+    else if (log.should_log(spdlog::level::debug)) log.debug("received {} B from {}", n, sender);
     if (log.should_log(spdlog::level::trace)) log.trace("rx{}", core::hexdump(buf_.data(), n));
     if (out_.json()) {
-      out_.result({{"event", "reply"}, {"from", peer_text_}, {"bytes", n}, {"text", std::string(buf_.data(), n)}}, "");
+      nlohmann::json ev{{"event", "reply"}, {"proto", "udp"}, {"peer", sender}, {"bytes", n}};
+      core::add_payload(ev, std::string_view(buf_.data(), n));
+      out_.result(ev, "");
     } else {
+      // Byte-exact for pipes and files (a 65,507-byte echo is 65,507 bytes); on a terminal a reply
+      // without a final newline gets one, so the prompt does not run into it.
       out_.data(buf_.data(), n);
-      if (n == 0 || buf_[n - 1] != '\n') out_.data("\n", 1);
+      if (opt_.terminal_newline && (n == 0 || buf_[n - 1] != '\n')) out_.data("\n", 1);
     }
+    if (group_) return do_receive();  // every member's reply, until the timeout
     if (!opt_.wait_all) {
       ++answered_;
       attempts_ = 0;
@@ -131,7 +186,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   void on_timeout() {
     if (done_) return;
-    if (opt_.wait_all) {
+    if (opt_.wait_all || group_) {
       if (received_ > 0) return finish(core::outcome::success());
       if (attempts_ < opt_.retries) {
         ++attempts_;
@@ -176,14 +231,23 @@ class exchange : public std::enable_shared_from_this<exchange> {
   asio::steady_timer timer_;
   std::vector<char> buf_;
   udp::endpoint peer_;
+  udp::endpoint from_;  ///< group mode: the sender of the reply being received
   std::string peer_text_;
   core::outcome result_;
   bool done_ = false;
   unsigned attempts_ = 0;
   std::uint64_t sent_ = 0, received_ = 0, answered_ = 0;
+  bool group_;
 };
 
 }  // namespace
+
+bool group_target(const send_options& opt) {
+  if (opt.broadcast) return true;
+  std::error_code ec;
+  auto a = asio::ip::make_address(opt.target.host, ec);
+  return !ec && a.is_multicast();
+}
 
 core::outcome send(const send_options& opt, core::runtime& rt, core::reporter& out) {
   if (opt.load) return run_load(opt, rt, out);

@@ -26,10 +26,18 @@ struct send_options {
   std::uint64_t count = 1;                    ///< datagrams to send (each waits for its reply unless wait_all)
   bool wait_all = false;                      ///< send all, then collect every reply until the timeout
   std::optional<core::load_options> load;     ///< set: load mode instead of the exchange
+  bool terminal_newline = false;              ///< stdout is a terminal: end a reply lacking a newline with one
+  bool broadcast = false;                     ///< SO_BROADCAST: the target may be a broadcast address
+  std::string interface_address;              ///< multicast target: IPv4 address of the interface to send on
 };
 
-/// Sends and prints replies (reporter::data plus a newline unless the reply ends with one; NDJSON
-/// {"event":"reply",...} objects with --json). ICMP port unreachable: exit 3; no reply: exit 4.
+/// True when the exchange goes to a group (a multicast target, or --broadcast): the socket is not
+/// connected, replies from any sender are printed until the timeout, and one or more is success.
+bool group_target(const send_options& opt);
+
+/// Sends and prints replies (reporter::data, byte-exact; on a terminal a newline is added when the
+/// reply lacks one; NDJSON {"event":"reply",...} objects with --json). ICMP port unreachable: exit 3;
+/// no reply: exit 4.
 core::outcome send(const send_options& opt, core::runtime& rt, core::reporter& out);
 
 /// Load mode: opt.load->connections sockets on the runtime's threads, each sending `size`-byte

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <asio/ip/multicast.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
@@ -22,6 +23,7 @@
 #include "netlab/core/lifecycle.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
+#include "netlab/core/payload.hpp"
 #include "netlab/core/text.hpp"
 
 namespace netlab::udp {
@@ -30,6 +32,7 @@ const char* to_string(serve_mode m) noexcept {
   switch (m) {
     case serve_mode::ack: return "ack";
     case serve_mode::echo: return "echo";
+    case serve_mode::print: return "print";
   }
   return "?";
 }
@@ -57,6 +60,25 @@ std::string preview(const char* p, std::size_t n) {
     else { char b[8]; std::snprintf(b, sizeof b, "\\x%02x", c); s += b; }
   }
   if (lim < n) s += "...";
+  return s;
+}
+
+// A datagram as one line of text for print mode: valid UTF-8 text stays as it is (a lesson's
+// Chinese greeting is readable), control bytes and bytes that are not UTF-8 become escapes, so one
+// datagram is always one line.
+std::string printable(const char* p, std::size_t n) {
+  std::string s;
+  s.reserve(n);
+  const bool utf8 = core::valid_utf8(std::string_view(p, n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c == '\\') s += "\\\\";
+    else if (c == '\n') s += "\\n";
+    else if (c == '\r') s += "\\r";
+    else if (c == '\t') s += "\\t";
+    else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) { char b[8]; std::snprintf(b, sizeof b, "\\x%02x", c); s += b; }
+    else s += static_cast<char>(c);
+  }
   return s;
 }
 
@@ -130,9 +152,40 @@ class server : public std::enable_shared_from_this<server> {
     if (opt_.loop_limit > 0) memory_.resize(peer_slots);
     const std::string addr = opt_.listen.host.empty() ? (local.address().is_v6() ? "::" : "0.0.0.0")
                                                       : core::address_string(local.address());
-    core::log().info("udp serve on {}:{} mode {} ({} thread(s))", addr, local.port(), to_string(opt_.mode), opt_.threads);
+    if (auto joined = join_groups(); !joined.ok()) return joined;
+    // The same address form as the readiness line (IPv6 in brackets), so the two can be matched.
+    core::log().info("udp serve: mode {} on {}:{} ({} thread(s))", to_string(opt_.mode),
+                     addr.find(':') != std::string::npos ? "[" + addr + "]" : addr, local.port(), opt_.threads);
     report_.listening("udp", addr, local.port());
     do_receive();
+    return core::outcome::success();
+  }
+
+  // --join: IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP on the bound socket, on --interface when given.
+  core::outcome join_groups() {
+    asio::ip::address iface;
+    std::error_code ec;
+    if (!opt_.interface_address.empty()) {
+      iface = asio::ip::make_address(opt_.interface_address, ec);
+      if (ec || !iface.is_v4())
+        return core::outcome::fail(exit_code::usage, "--interface '" + opt_.interface_address + "' is not an IPv4 address",
+                                   "give the address of the interface to join on, e.g. 127.0.0.1");
+    }
+    for (const auto& g : opt_.join) {
+      auto group = asio::ip::make_address(g, ec);
+      if (ec || !group.is_multicast())
+        return core::outcome::fail(exit_code::usage, "--join '" + g + "' is not a multicast group address",
+                                   "IPv4 groups are 224.0.0.0/4 (e.g. 239.1.2.3), IPv6 ff00::/8");
+      if (group.is_v4() && !iface.is_unspecified())
+        sock_.set_option(asio::ip::multicast::join_group(group.to_v4(), iface.to_v4()), ec);
+      else
+        sock_.set_option(asio::ip::multicast::join_group(group), ec);
+      if (ec)
+        return core::outcome::fail(exit_code::network, "join multicast group " + g + ": " + ec.message(),
+                                   "does the interface have multicast on (ip link show) and a route for the group? "
+                                   "an IPv4 group needs an IPv4 socket (--listen 0.0.0.0:PORT)");
+      core::log().info("joined multicast group {}{}", g, iface.is_unspecified() ? "" : " on " + opt_.interface_address);
+    }
     return core::outcome::success();
   }
 
@@ -216,9 +269,19 @@ class server : public std::enable_shared_from_this<server> {
     from.resize(namelen);
     auto& log = core::log();
     const bool dbg = log.should_log(spdlog::level::debug);
-    std::string peer = (dbg || opt_.mode == serve_mode::ack) ? peer_string(from) : std::string();
+    std::string peer = (dbg || opt_.mode != serve_mode::echo) ? peer_string(from) : std::string();
     if (dbg) log.debug("{} sent {} B: {}", peer, n, preview(data, n));
     if (log.should_log(spdlog::level::trace)) log.trace("rx from {}{}", peer, core::hexdump(data, n));
+    if (opt_.mode == serve_mode::print) {
+      if (report_.json()) {
+        nlohmann::json ev{{"event", "datagram"}, {"proto", "udp"}, {"peer", peer}, {"bytes", n}};
+        core::add_payload(ev, std::string_view(data, n));
+        report_.result(ev, "");
+      } else {
+        report_.result({}, peer + " " + std::to_string(n) + " B: " + printable(data, n));
+      }
+      return 0;  // a listener: nothing is answered, so no loop guard either
+    }
     peer_memory* mem = nullptr;
     std::uint64_t print = 0;
     if (!may_answer(from, i, data, n, mem, print)) return 0;

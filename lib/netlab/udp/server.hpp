@@ -2,6 +2,7 @@
 /// `netlab udp serve`: a UDP server that acknowledges (template reply) or echoes (RFC 862) datagrams.
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "netlab/core/endpoint.hpp"
 #include "netlab/core/error.hpp"
@@ -14,9 +15,10 @@ namespace netlab::udp {
 enum class serve_mode {
   ack,   ///< answer with the reply template
   echo,  ///< RFC 862: send the datagram back unchanged
+  print, ///< answer nothing: print each datagram with its sender (a listener for lessons)
 };
 
-/// "ack", "echo".
+/// "ack", "echo", "print".
 const char* to_string(serve_mode m) noexcept;
 
 /// Largest datagram the server receives (larger ones are truncated by the kernel and logged).
@@ -32,6 +34,8 @@ struct serve_options {
   /// one of our own recent replies to it (another echo server bounced back to us) gets that
   /// datagram unanswered, which ends the loop. 0: off (then low source ports are answered too).
   unsigned loop_limit = 256;
+  std::vector<std::string> join;   ///< multicast groups (IPv4 or IPv6 literals) to join once bound
+  std::string interface_address;   ///< IPv4 address of the interface the groups are joined on; empty: the kernel's choice
 };
 
 /// Datagrams from these source ports are never answered while the loop guard is on: below 1024

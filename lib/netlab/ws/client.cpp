@@ -1,16 +1,14 @@
+// ws-echo dial's entry point: picks the websocketpp client type. The types' instantiations live in
+// client_plain.cpp (ws://) and client_tls.cpp (wss://); this file includes no websocketpp.
 #include "netlab/ws/client.hpp"
 
-#include "netlab/ws/detail/client_engine.hpp"
+#include "netlab/ws/client_session.hpp"
 
 namespace netlab::ws {
-namespace detail {
-core::outcome dial_tls(const dial_options& opt, core::runtime& rt, core::reporter& out);  // client_tls.cpp
-}  // namespace detail
 
 core::outcome dial(const dial_options& opt, core::runtime& rt, core::reporter& out) {
-  if (opt.target.secure) return detail::dial_tls(opt, rt, out);
-  if (opt.deflate) return detail::run_dial<detail::plain_deflate_client, false>(opt, rt, out);
-  return detail::run_dial<detail::plain_client, false>(opt, rt, out);
+  if (opt.target.secure) return opt.deflate ? detail::dial_tls_deflate(opt, rt, out) : detail::dial_tls(opt, rt, out);
+  return opt.deflate ? detail::dial_plain_deflate(opt, rt, out) : detail::dial_plain(opt, rt, out);
 }
 
 }  // namespace netlab::ws

@@ -35,13 +35,17 @@ struct dial_options {
   bool deflate = false;                             ///< offer permessage-deflate
   std::uint64_t max_message = 16 * 1024 * 1024;     ///< larger replies (inflated size too) → close 1009, exit 5
   bool raw = false;                                 ///< print binary replies as raw bytes, not hex
+  bool interactive = false;  ///< like wscat: `>`/`<` transcript, slash commands, Ctrl-C closes with 1000 (exit 0)
+  bool color = false;        ///< interactive: colour the transcript (stdout is a terminal)
+  bool tty_echo = false;     ///< interactive: the terminal already echoed each typed line (rewrite it as `> line`)
   std::chrono::milliseconds timeout{10000};         ///< whole exchange (0: none); exit 4
   std::chrono::milliseconds connect_timeout{5000};  ///< TCP + TLS + upgrade (0: none); exit 4
   std::optional<core::load_options> load;           ///< set: load mode instead of the exchange
 };
 
 /// Connects, sends the messages (and stdin lines), prints each reply, closes with 1000 and waits for
-/// the close reply. Exit codes: refused 3, timeout 4, handshake rejected or error close 5.
+/// the close reply. Exit codes: refused 3, timeout 4, handshake rejected, TLS mismatch or error
+/// close 5, a text line that is not UTF-8 2, unreadable stdin 6.
 core::outcome dial(const dial_options& opt, core::runtime& rt, core::reporter& out);
 
 }  // namespace netlab::ws

@@ -1,13 +1,27 @@
-// ws-echo serve: picks one of the four websocketpp variants (detail/echo_engine.hpp, one
-// translation unit each: server_run.hpp) and loads the TLS files. No websocketpp in this unit.
+// ws-echo serve: websocketpp joined to netlab's io_context (websocketpp examples/external_io_service).
+// The engine is a template (detail/echo_engine.hpp) holding only the websocketpp glue; the policy is
+// ordinary code (server_core.cpp). This unit builds the plain ws:// variants and echo_server_tls.cpp
+// the wss:// ones. Two units, not one per variant: most of a unit's cost is websocketpp's and Asio's
+// headers and the code every variant shares, so four units cost more in total (issue 14,
+// docs/benchmarks.md "Compile time").
 #include "netlab/ws/echo_server.hpp"
 
-#include <asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
-#include "netlab/core/log.hpp"
 #include "netlab/tcp/limits.hpp"
-#include "netlab/ws/server_run.hpp"
+#include "netlab/ws/detail/echo_engine.hpp"
+#include "netlab/ws/detail/fast_handlers.hpp"
+#include "netlab/ws/detail/fast_read.hpp"
+#include "netlab/ws/detail/fast_send.hpp"
+
+// Issue 17's contained speed-ups for the plain ws:// configs (each macro's header states its
+// measured gain; removing a line here brings back websocketpp's own code for that path).
+NETLAB_WSPP_FAST_READ(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_LEAN_HANDLERS(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_LEAN_SEND(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_FAST_READ(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_LEAN_HANDLERS(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_LEAN_SEND(netlab::ws::detail::plain_deflate_state_config)
 
 namespace netlab::ws {
 namespace detail {
@@ -28,6 +42,14 @@ core::outcome load_tls(const serve_options& opt, tls_context_ptr& ctx) {
     return core::outcome::fail(exit_code::usage, "--tls-key " + opt.tls_key + " does not match --tls-cert " + opt.tls_cert,
                                "give the key the certificate was made with");
   return core::outcome::success();
+}
+
+core::outcome run_plain(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  return run_engine<plain_state_server>(opt, rt, out, nullptr);
+}
+
+core::outcome run_plain_deflate(const serve_options& opt, core::runtime& rt, core::reporter& out) {
+  return run_engine<plain_deflate_state_server>(opt, rt, out, nullptr);
 }
 
 }  // namespace detail

@@ -8,9 +8,23 @@
 #include "netlab/core/endpoint.hpp"
 #include "netlab/core/log.hpp"
 #include "netlab/core/net.hpp"
+#include "netlab/core/payload.hpp"
+#include "netlab/core/server_events.hpp"
 #include "netlab/ws/page.hpp"
 
 namespace netlab::ws::detail {
+namespace {
+
+// The page's icon (a browser asks for /favicon.ico whatever the page says): without it every page
+// load logged a 404 (issue 15). Browsers take SVG from this path when the type says so.
+constexpr const char* favicon_svg =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+    "<rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#036\"/>"
+    "<path d=\"M3 5l2 6 3-5 3 5 2-6\" fill=\"none\" stroke=\"#fff\" stroke-width=\"1.6\"/></svg>";
+
+bool is_favicon(const std::string& res) { return res == "/favicon.ico" || res.rfind("/favicon.ico?", 0) == 0; }
+
+}  // namespace
 
 std::string loggable(const std::string& s) {
   std::string out;
@@ -95,6 +109,10 @@ http_answer server_core::answer_http(const std::string& res) const {
     a.status = 200;
     a.headers = {{"Content-Type", "text/html; charset=utf-8"}, {"Cache-Control", "no-store"}};
     a.body = page_html(opt_.path);
+  } else if (opt_.page && is_favicon(res)) {
+    a.status = 200;
+    a.headers = {{"Content-Type", "image/svg+xml"}, {"Cache-Control", "max-age=86400"}};
+    a.body = favicon_svg;
   } else if (at_path) {
     a.status = 426;
     a.headers = {{"Sec-WebSocket-Version", "13"}};
@@ -127,13 +145,17 @@ std::shared_ptr<const std::vector<weak_hdl>> server_core::members() const {
 
 void server_core::log_http(const std::string& peer, const std::string& method, const std::string& resource,
                            int status) const {
-  core::log().info("http {} {} {} → {}", peer, loggable(method), loggable(resource), status);
+  // The icon is the page's asset, fetched on every load: not worth an info line of its own.
+  const auto level = status == 200 && is_favicon(resource) ? spdlog::level::debug : spdlog::level::info;
+  core::log().log(level, "http {} {} {} → {}", peer, loggable(method), loggable(resource), status);
 }
 
-void server_core::log_open(std::uint64_t, const std::string& peer, const std::string& origin,
+void server_core::log_open(std::uint64_t id, const std::string& peer, const std::string& origin,
                            const std::string& resource, const std::string& extensions) {
   core::log().info("ws open {} origin '{}' resource {}{}{}", peer, origin, loggable(resource),
                    extensions.empty() ? "" : " extensions ", extensions);
+  // NDJSON only: in text mode stdout keeps to the readiness line.
+  if (out_.json()) core::server_event(out_, {{"event", "connection"}, {"proto", "ws"}, {"id", id}, {"peer", peer}});
 }
 
 void server_core::log_refused(const std::string& peer, const std::string& target, const std::string& origin,
@@ -147,14 +169,49 @@ void server_core::log_failed(const std::string& peer, const std::string& why) co
 }
 
 void server_core::log_close(const close_info& c) {
-  // The close reason echoed to a client is the client's own: escaped like everything it sends.
-  auto sent = fmt::format("{} '{}'", c.local_code, loggable(c.local_reason));
-  // terminate() overwrites the local code with 1006 when our close got no answer: keep ours.
-  if (c.sent_code != 0 && c.local_code == 1006)
-    sent = fmt::format("{} '{}' (then {})", c.sent_code, c.sent_reason, loggable(c.local_reason));
-  core::log().info("ws close {} origin '{}': sent {}, received {} '{}'{}{}; in {} msgs/{} B, out {} msgs/{} B, {}",
-                   c.peer, c.origin, sent, c.remote_code, loggable(c.remote_reason), c.note.empty() ? "" : "; ", c.note,
-                   c.msgs_in, c.bytes_in, c.msgs_out, c.bytes_out, core::format_duration(c.duration));
+  // 1006 is never on the wire (RFC 6455 7.4.1): it is websocketpp's record of "no close frame",
+  // sent or received. Such a connection was lost, not closed with 1006.
+  constexpr int none = 1006;
+  std::string sent;
+  if (c.sent_code != 0 && c.local_code == none)  // terminate() after our close got no answer
+    sent = fmt::format("sent {} '{}' (then {})", c.sent_code, c.sent_reason, loggable(c.local_reason));
+  else if (c.local_code != none)
+    // The close reason echoed to a client is the client's own: escaped like everything it sends.
+    sent = fmt::format("sent {} '{}'", c.local_code, loggable(c.local_reason));
+  const std::string received =
+      c.remote_code != none ? fmt::format("received {} '{}'", c.remote_code, loggable(c.remote_reason)) : "";
+  std::string how;
+  if (sent.empty() && received.empty())
+    how = fmt::format("connection lost (1006): {}", loggable(c.local_reason));
+  else
+    how = sent.empty() ? received + ", sent none" : received.empty() ? sent + ", received none" : sent + ", " + received;
+  core::log().info("ws close {} origin '{}': {}{}{}; in {} msgs/{} B, out {} msgs/{} B, {}", c.peer, c.origin, how,
+                   c.note.empty() ? "" : "; ", c.note, c.msgs_in, c.bytes_in, c.msgs_out, c.bytes_out,
+                   core::format_duration(c.duration));
+  if (!out_.json()) return;
+  // Who closed: netlab when it sent the first close (or dropped the peer); websocketpp also closes
+  // first on a protocol error (1002, 1007, 1009), answered or not; otherwise the peer, whose code
+  // websocketpp echoes, or which was lost.
+  const bool local = c.closed_by_server || (c.local_code != none && c.local_code != c.remote_code);
+  int code = none;
+  std::string reason;
+  if (local) {
+    code = c.sent_code != 0 ? c.sent_code : c.local_code;
+    reason = c.sent_code != 0 ? c.sent_reason : c.local_reason;
+  } else if (c.remote_code != none) {
+    code = c.remote_code;
+    reason = c.remote_reason;
+  } else {
+    reason = "connection lost: " + c.local_reason;
+  }
+  nlohmann::json ev = {{"event", "closed"}, {"proto", "ws"}, {"id", c.id}, {"peer", c.peer},
+                       {"code", code}, {"by", local ? "local" : "peer"},
+                       {"bytes_in", c.bytes_in}, {"bytes_out", c.bytes_out},
+                       {"seconds", std::chrono::duration<double>(c.duration).count()}};
+  // A close reason is UTF-8 (websocketpp checks received ones, RFC 6455 7.4.1; netlab's are ASCII);
+  // an error message is the system's.
+  ev["reason"] = core::valid_utf8(reason) ? reason : loggable(reason);
+  core::server_event(out_, ev);
 }
 
 std::string server_core::too_slow_note(std::uint64_t backlog) const {

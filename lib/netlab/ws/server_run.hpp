@@ -1,7 +1,6 @@
 #pragma once
-/// The entry points of ws-echo serve's four websocketpp variants, one translation unit each
-/// (server_plain.cpp, server_plain_deflate.cpp, echo_server_tls.cpp, server_tls_deflate.cpp), so
-/// they compile in parallel and none holds more than one websocketpp instantiation (issue 14).
+/// The entry points of ws-echo serve's four websocketpp variants: the plain ones are built in
+/// echo_server.cpp, the TLS ones in echo_server_tls.cpp (two units that compile in parallel).
 #include <chrono>
 #include <memory>
 

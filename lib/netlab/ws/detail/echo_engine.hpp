@@ -1,9 +1,9 @@
 #pragma once
 // ws-echo serve's websocketpp glue, a template over the websocketpp server type (plain/TLS × deflate
-// or not). Private to lib/netlab/ws/server_*.cpp and echo_server_tls.cpp (detail/: not a public
+// or not). Private to lib/netlab/ws/echo_server.cpp and echo_server_tls.cpp (detail/: not a public
 // header); websocketpp comes in through detail/wspp.hpp only. Only what needs websocketpp's types
-// stays here: policy, limits, page, broadcast members and log lines are detail::server_core
-// (server_core.cpp, compiled once), so each of the four instantiations compiles faster (issue 14).
+// stays here: policy, limits, page, broadcast members, log lines and events are detail::server_core
+// (server_core.cpp, compiled once instead of once per variant; issue 14).
 #include <algorithm>
 #include <atomic>
 #include <chrono>

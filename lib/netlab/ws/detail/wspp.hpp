@@ -55,8 +55,8 @@ public:
       // Nor is "Handshake ended with HTTP error": netlab logs each refused upgrade once, at info.
       const bool cancelled = std::strstr(msg, "Operation aborted") || std::strstr(msg, "Operation canceled") ||
                              std::strstr(msg, "Handshake ended with HTTP error");
-      l.log(channel >= websocketpp::log::elevel::rerror && !cancelled ? spdlog::level::warn : spdlog::level::debug,
-            "websocket: {}", msg);
+      const bool warn = channel >= websocketpp::log::elevel::rerror && !cancelled && !errors_at_debug_;
+      l.log(warn ? spdlog::level::warn : spdlog::level::debug, "websocket: {}", msg);
     } else if (l.should_log(spdlog::level::debug)) {
       l.debug("websocket: {}", msg);
     }
@@ -70,16 +70,30 @@ public:
   /// True when the channel is enabled.
   bool dynamic_test(level channel) const { return (channels_ & channel) != 0; }
 
+protected:
+  bool errors_at_debug_ = false;  ///< server_spdlog_logger
+
 private:
   level channels_ = 0;
   bool error_;
 };
 
+/// The server's logger: websocketpp's error lines go to debug (-v). On the server they are all about
+/// one connection (netlab owns the acceptor), and netlab logs each connection's end itself with the
+/// same cause (its close, refused or failed line): at warn they were printed twice (issue 15).
+class server_spdlog_logger : public spdlog_logger {
+public:
+  explicit server_spdlog_logger(hint h = websocketpp::log::channel_type_hint::access) : spdlog_logger(h) {
+    errors_at_debug_ = true;
+  }
+  server_spdlog_logger(level channels, hint h) : spdlog_logger(channels, h) { errors_at_debug_ = true; }
+};
+
 /// Transport settings shared by every variant.
-template <typename Base>
+template <typename Base, typename Logger = spdlog_logger>
 struct transport_overrides : Base::transport_config {
-  using alog_type = spdlog_logger;
-  using elog_type = spdlog_logger;
+  using alog_type = Logger;
+  using elog_type = Logger;
   // A wss peer's close otherwise waits for the 5 s default (NOTES.md).
   static const long timeout_socket_shutdown = 1000;
 };
@@ -309,9 +323,9 @@ namespace netlab::ws::detail {
 /// Plain ws:// (server).
 struct plain_config : websocketpp::config::asio {
   using concurrency_type = websocketpp::concurrency::none;
-  using alog_type = spdlog_logger;
-  using elog_type = spdlog_logger;
-  struct transport_config : transport_overrides<websocketpp::config::asio> {};
+  using alog_type = server_spdlog_logger;
+  using elog_type = server_spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio, server_spdlog_logger> {};
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
   static const std::size_t max_message_size = 16 * 1024 * 1024;
   // websocketpp embeds this buffer in every connection object: 16 KiB by default, the largest part
@@ -326,9 +340,9 @@ struct plain_config : websocketpp::config::asio {
 /// wss:// (server; no locks, as plain_config).
 struct tls_config : websocketpp::config::asio_tls {
   using concurrency_type = websocketpp::concurrency::none;
-  using alog_type = spdlog_logger;
-  using elog_type = spdlog_logger;
-  struct transport_config : transport_overrides<websocketpp::config::asio_tls> {};
+  using alog_type = server_spdlog_logger;
+  using elog_type = server_spdlog_logger;
+  struct transport_config : transport_overrides<websocketpp::config::asio_tls, server_spdlog_logger> {};
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
   static const std::size_t max_message_size = 16 * 1024 * 1024;
   // websocketpp embeds this buffer in every connection object: 16 KiB by default, the largest part
