@@ -10,6 +10,18 @@
 
 #include "netlab/tcp/limits.hpp"
 #include "netlab/ws/detail/echo_engine.hpp"
+#include "netlab/ws/detail/fast_handlers.hpp"
+#include "netlab/ws/detail/fast_read.hpp"
+#include "netlab/ws/detail/fast_send.hpp"
+
+// Issue 17's contained speed-ups for the plain ws:// configs (each macro's header states its
+// measured gain; removing a line here brings back websocketpp's own code for that path).
+NETLAB_WSPP_FAST_READ(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_LEAN_HANDLERS(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_LEAN_SEND(netlab::ws::detail::plain_state_config)
+NETLAB_WSPP_FAST_READ(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_LEAN_HANDLERS(netlab::ws::detail::plain_deflate_state_config)
+NETLAB_WSPP_LEAN_SEND(netlab::ws::detail::plain_deflate_state_config)
 
 namespace netlab::ws {
 namespace detail {

@@ -10,6 +10,10 @@
 #include <string>
 #include <system_error>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio.hpp>
 #include <websocketpp/config/asio_client.hpp>
@@ -117,6 +121,17 @@ inline std::size_t xor_mask(const std::uint8_t* in, std::uint8_t* out, std::size
     return frame::byte_mask_circ(const_cast<std::uint8_t*>(in), out, len, prepared_key);
   const std::uint64_t key = prepared_key;
   std::size_t i = 0;
+#if defined(__SSE2__)
+  // Issue 17: 32 bytes a step (SSE2, baseline x86-64) before the 8-byte steps. Measured: echo 16 KiB
+  // × 10, callgrind 33,923 → 28,711 user instructions per message (docs/benchmarks.md, issue 17).
+  const __m128i k16 = _mm_set1_epi64x(static_cast<long long>(key));
+  for (; i + 32 <= len; i += 32) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i + 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm_xor_si128(a, k16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16), _mm_xor_si128(b, k16));
+  }
+#endif
   for (; i + 8 <= len; i += 8) {
     std::uint64_t w;
     std::memcpy(&w, in + i, 8);
@@ -316,7 +331,10 @@ struct plain_config : websocketpp::config::asio {
   // websocketpp embeds this buffer in every connection object: 16 KiB by default, the largest part
   // of an idle connection's cost. 4 KiB (gorilla's default too) keeps 10,000 idle clients lean;
   // larger messages simply take a few more reads.
-  static const std::size_t connection_read_buffer_size = 4096;
+  // Issue 17: 2 KiB for plain ws://, whose servers read on into a 64 KiB buffer per thread
+  // (NETLAB_WSPP_FAST_READ, fast_read.hpp): same 3 recvfrom per 16 KiB echo; measured 10,000 idle
+  // connections 12.03 → 10.03 KB each. Back to 4096 if the fast read goes.
+  static const std::size_t connection_read_buffer_size = 2048;
 };
 
 /// wss:// (server; no locks, as plain_config).
