@@ -143,16 +143,21 @@ void register_serve(CLI::App* g, action& chosen) {
   });
 }
 
-struct fetch_args {
-  tftp::fetch_options opt;
-  common_args common;
-  std::string target;
+// The transfer flags fetch and put share (negotiated options, retries, mode, progress bar).
+struct transfer_args {
   std::string blksize = "auto";
   std::string windowsize = "auto";
   std::string mode = "octet";
   std::uint64_t retries = 5;
   bool progress = false;
   bool no_progress = false;
+};
+
+struct fetch_args {
+  tftp::fetch_options opt;
+  common_args common;
+  std::string target;
+  transfer_args xfer;
   std::uint64_t max_size = 0;
 };
 
@@ -164,6 +169,36 @@ std::size_t auto_or_number(const std::string& flag, const std::string& v, std::u
   if (v.empty() || *end != '\0' || v[0] == '-' || n < lo || n > hi)
     usage_error(flag + " '" + v + "' must be 'auto' or a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
   return static_cast<std::size_t>(n);
+}
+
+// Adds the shared transfer flags; `wish` receives --timeout and --no-options directly.
+void add_transfer_flags(CLI::App* c, transfer_args& x, tftp::client_wish& wish) {
+  c->add_option("--blksize", x.blksize, "block size to ask for: auto or 8-65464")->capture_default_str();
+  c->add_option("--windowsize", x.windowsize, "blocks per acknowledgement (RFC 7440): auto or 1-65535")->capture_default_str();
+  add_duration(c, "--timeout", wish.timeout, "retransmission timeout (doubles on each retry in a row)");
+  c->add_option("--retries", x.retries, "timeouts in a row before giving up (0-100)")
+      ->check(whole(0, 100, "N 0-100"))->capture_default_str();
+  c->add_flag("--no-options", [&wish](std::int64_t) { wish.options = false; }, "send no TFTP options at all (pure RFC 1350)");
+  c->add_option("--mode", x.mode, "transfer mode: octet (bytes as they are) or netascii (text, CR LF on the wire)")
+      ->check(CLI::IsMember({"octet", "netascii"}))->capture_default_str();
+  c->add_flag("--progress", x.progress, "draw the progress bar even when stderr is not a terminal");
+  c->add_flag("--no-progress", x.no_progress, "never draw the progress bar");
+}
+
+// Checks the shared transfer flags and puts them into `wish`; returns whether the mode is netascii.
+bool apply_transfer_flags(const transfer_args& x, tftp::client_wish& wish) {
+  wish.blksize = auto_or_number("--blksize", x.blksize, 8, tftp::max_blksize);
+  wish.windowsize = static_cast<unsigned>(auto_or_number("--windowsize", x.windowsize, 1, tftp::max_windowsize));
+  if (!wish.options) {
+    if (wish.blksize == 0) wish.blksize = 512;
+    if (wish.windowsize == 0) wish.windowsize = 1;
+    if (wish.blksize != 512 || wish.windowsize != 1) usage_error("--no-options cannot be combined with --blksize/--windowsize");
+    wish.tsize = false;
+  }
+  if (wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
+  if (x.progress && x.no_progress) usage_error("--progress and --no-progress contradict each other");
+  wish.retries = static_cast<unsigned>(x.retries);
+  return x.mode == "netascii";
 }
 
 void register_fetch(CLI::App* g, action& chosen) {
@@ -195,16 +230,7 @@ void register_fetch(CLI::App* g, action& chosen) {
   f->add_flag("-f,--force", a->opt.force, "replace OUT (and a leftover OUT.part) if it exists");
   f->add_flag("--keep-partial", a->opt.keep_partial, "keep OUT.part when the transfer fails");
   f->add_flag("--sha256", a->opt.sha256, "print the SHA-256 of what was received");
-  f->add_option("--blksize", a->blksize, "block size to ask for: auto or 8-65464")->capture_default_str();
-  f->add_option("--windowsize", a->windowsize, "blocks per acknowledgement (RFC 7440): auto or 1-65535")->capture_default_str();
-  add_duration(f, "--timeout", a->opt.wish.timeout, "retransmission timeout (doubles on each retry in a row)");
-  f->add_option("--retries", a->retries, "timeouts in a row before giving up (0-100)")
-      ->check(whole(0, 100, "N 0-100"))->capture_default_str();
-  f->add_flag("--no-options", [a](std::int64_t) { a->opt.wish.options = false; }, "send no TFTP options at all (pure RFC 1350)");
-  f->add_option("--mode", a->mode, "transfer mode: octet (bytes as they are) or netascii (text, CR LF on the wire)")
-      ->check(CLI::IsMember({"octet", "netascii"}))->capture_default_str();
-  f->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
-  f->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
+  add_transfer_flags(f, a->xfer, a->opt.wish);
   add_duration(f, "--idle", a->opt.raw_idle, "raw protocol: the stream is over after this much silence");
   add_size(f, "--max-size", a->max_size,
            "most bytes accepted (default: the size the server announces, else 4GiB); more ends the fetch (exit 5)")
@@ -221,25 +247,14 @@ void register_fetch(CLI::App* g, action& chosen) {
         usage_error("cannot name the output after '" + o.remote + "': give -o FILE");
       o.output = base;
     }
-    o.wish.blksize = auto_or_number("--blksize", a->blksize, 8, tftp::max_blksize);
-    o.wish.windowsize = static_cast<unsigned>(auto_or_number("--windowsize", a->windowsize, 1, tftp::max_windowsize));
-    if (!o.wish.options) {
-      if (o.wish.blksize == 0) o.wish.blksize = 512;
-      if (o.wish.windowsize == 0) o.wish.windowsize = 1;
-      if (o.wish.blksize != 512 || o.wish.windowsize != 1) usage_error("--no-options cannot be combined with --blksize/--windowsize");
-      o.wish.tsize = false;
-    }
-    if (o.wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
-    if (a->progress && a->no_progress) usage_error("--progress and --no-progress contradict each other");
-    o.wish.retries = static_cast<unsigned>(a->retries);
+    o.netascii = apply_transfer_flags(a->xfer, o.wish);
     if (f->count("--max-size")) {
       if (a->max_size == 0) usage_error("--max-size must be at least 1 byte (e.g. 100MiB)");
       o.max_size = a->max_size;
     }
-    o.netascii = a->mode == "netascii";
     o.faults = faults_of(a->common);
     o.proto = protocol_of(a->common);
-    const bool force_progress = a->progress, no_progress = a->no_progress;
+    const bool force_progress = a->xfer.progress, no_progress = a->xfer.no_progress;
     chosen.command = "udp-file fetch";
     chosen.threads = 1;
     chosen.options = o;
@@ -254,12 +269,7 @@ struct put_args {
   tftp::put_options opt;
   common_args common;
   std::string target;
-  std::string blksize = "auto";
-  std::string windowsize = "auto";
-  std::string mode = "octet";
-  std::uint64_t retries = 5;
-  bool progress = false;
-  bool no_progress = false;
+  transfer_args xfer;
 };
 
 void register_put(CLI::App* g, action& chosen) {
@@ -279,16 +289,7 @@ void register_put(CLI::App* g, action& chosen) {
   p->add_option("server", a->target, "HOST:PORT of the TFTP server ([::1]:PORT for IPv6)")->required()->check(host_port);
   p->add_option("local", a->opt.local, "the file to send")->required();
   p->add_option("remote", a->opt.remote, "name on the server (default: LOCAL's base name)");
-  p->add_option("--blksize", a->blksize, "block size to ask for: auto or 8-65464")->capture_default_str();
-  p->add_option("--windowsize", a->windowsize, "blocks per acknowledgement (RFC 7440): auto or 1-65535")->capture_default_str();
-  add_duration(p, "--timeout", a->opt.wish.timeout, "retransmission timeout (doubles on each retry in a row)");
-  p->add_option("--retries", a->retries, "timeouts in a row before giving up (0-100)")
-      ->check(whole(0, 100, "N 0-100"))->capture_default_str();
-  p->add_flag("--no-options", [a](std::int64_t) { a->opt.wish.options = false; }, "send no TFTP options at all (pure RFC 1350)");
-  p->add_option("--mode", a->mode, "transfer mode: octet (bytes as they are) or netascii (text, CR LF on the wire)")
-      ->check(CLI::IsMember({"octet", "netascii"}))->capture_default_str();
-  p->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
-  p->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
+  add_transfer_flags(p, a->xfer, a->opt.wish);
   add_common(p, a->common, false);
   p->callback([a, &chosen] {
     auto o = a->opt;
@@ -300,20 +301,9 @@ void register_put(CLI::App* g, action& chosen) {
       if (base.empty() || base == "." || base == "..") usage_error("cannot name the upload after '" + o.local + "': give REMOTE");
       o.remote = base;
     }
-    o.wish.blksize = auto_or_number("--blksize", a->blksize, 8, tftp::max_blksize);
-    o.wish.windowsize = static_cast<unsigned>(auto_or_number("--windowsize", a->windowsize, 1, tftp::max_windowsize));
-    if (!o.wish.options) {
-      if (o.wish.blksize == 0) o.wish.blksize = 512;
-      if (o.wish.windowsize == 0) o.wish.windowsize = 1;
-      if (o.wish.blksize != 512 || o.wish.windowsize != 1) usage_error("--no-options cannot be combined with --blksize/--windowsize");
-      o.wish.tsize = false;
-    }
-    if (o.wish.timeout.count() < 10) usage_error("--timeout must be at least 10ms");
-    if (a->progress && a->no_progress) usage_error("--progress and --no-progress contradict each other");
-    o.wish.retries = static_cast<unsigned>(a->retries);
-    o.netascii = a->mode == "netascii";
+    o.netascii = apply_transfer_flags(a->xfer, o.wish);
     o.faults = faults_of(a->common);
-    const bool force_progress = a->progress, no_progress = a->no_progress;
+    const bool force_progress = a->xfer.progress, no_progress = a->xfer.no_progress;
     chosen.command = "udp-file put";
     chosen.threads = 1;
     chosen.options = o;
