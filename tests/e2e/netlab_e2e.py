@@ -6,7 +6,6 @@ started, by PID. Every wait is bounded.
 """
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -234,6 +233,55 @@ def unused_port(kind=socket.SOCK_DGRAM, family=socket.AF_INET):
     with socket.socket(family, kind) as s:
         s.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
         return s.getsockname()[1]
+
+
+TFTPD_HPA = "/usr/sbin/in.tftpd"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def start_tftpd_hpa(testcase, root, *extra):
+    """tftpd-hpa (in.tftpd) in the foreground on 127.0.0.1 serving root, started by testcase (skips
+    when it is not installed); (the Proc, its port) once it answers a request."""
+    if not os.path.exists(TFTPD_HPA):
+        testcase.skipTest("tftpd-hpa is not installed (scripts/deps.sh installs it)")
+    port = unused_port()
+    argv = [TFTPD_HPA, "--foreground", "--address", "127.0.0.1:%d" % port] + list(extra) + ["--secure", root]
+    if os.geteuid() == 0:
+        argv += ["--user", "root"]
+    proc = testcase.spawn(argv)
+    deadline = time.monotonic() + scaled(5)
+    while time.monotonic() < deadline:  # wait until it answers (an RRQ for a missing file: ERROR)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            s.sendto(b"\x00\x01nope\x00octet\x00", ("127.0.0.1", port))
+            try:
+                s.recvfrom(1024)
+                return proc, port
+            except OSError:
+                time.sleep(0.05)
+    testcase.fail("tftpd-hpa never answered on port %d" % port)
+
+
+def start_chromium(testcase, *extra):
+    """Headless Chromium with a scratch profile and its DevTools port open, started by testcase:
+    (the Proc, the browser's DevTools WebSocket URL)."""
+    profile = tempfile.mkdtemp(prefix="netlab-chromium-")
+    testcase.addCleanup(shutil.rmtree, profile, True)
+    browser = testcase.spawn([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-extensions", "--disable-dev-shm-usage", "--remote-debugging-port=0"]
+                             + list(extra) + ["--user-data-dir=" + profile, "about:blank"])
+    # Chromium writes its DevTools port and browser path to DevToolsActivePort once it listens.
+    port_file = os.path.join(profile, "DevToolsActivePort")
+    deadline = time.monotonic() + scaled(20)
+    lines = []
+    while time.monotonic() < deadline and len(lines) < 2:
+        testcase.assertIsNone(browser.p.poll(), "chromium exited: " + browser.stderr()[-2000:])
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                lines = f.read().split()
+        time.sleep(0.05)
+    testcase.assertEqual(len(lines), 2, "chromium never opened its DevTools port: " + browser.stderr()[-2000:])
+    return browser, "ws://127.0.0.1:%s%s" % (lines[0], lines[1])
 
 
 def have_ipv6():

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -16,7 +15,8 @@ import tempfile
 import time
 import unittest
 
-from netlab_e2e import EXIT, MEM_SLACK, NETLAB, run_unprivileged, NetlabTestCase, scaled, unused_port, vm_kib
+from netlab_e2e import (EXIT, MEM_SLACK, NETLAB, run_unprivileged, NetlabTestCase, scaled, start_tftpd_hpa,
+                        unused_port, vm_kib)
 
 
 def sha(data):
@@ -627,25 +627,9 @@ class Interop(UdpFileBase):
         self.assertEqual(srv.terminate(), 0)
 
     def test_netlab_fetch_against_tftpd_hpa(self):
-        if not os.path.exists("/usr/sbin/in.tftpd"):
-            self.skipTest("tftpd-hpa is not installed (scripts/deps.sh installs it)")
         data = os.urandom(2 * 1024 * 1024 + 5)
         self.put("h.bin", data)
-        port = unused_port()
-        argv = ["/usr/sbin/in.tftpd", "--foreground", "--address", "127.0.0.1:%d" % port, "--secure", self.root]
-        if os.geteuid() == 0:
-            argv += ["--user", "root"]
-        hpa = self.spawn(argv)
-        deadline = time.monotonic() + scaled(5)
-        while time.monotonic() < deadline:  # wait until it answers
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(0.2)
-                s.sendto(rrq("nope"), ("127.0.0.1", port))
-                try:
-                    s.recvfrom(1024)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        hpa, port = start_tftpd_hpa(self, self.root)
         for extra in ([], ["--blksize", "512", "--windowsize", "1"], ["--no-options"]):
             with self.subTest(flags=extra):
                 r, out = self.fetch(port, "h.bin", None, "--force", "--json", "--sha256", *extra)

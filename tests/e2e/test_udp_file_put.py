@@ -10,8 +10,8 @@ import signal
 import socket
 import time
 
-from netlab_e2e import EXIT, NETLAB, scaled, unused_port
-from test_udp_file import UdpFileBase, rrq, sha
+from netlab_e2e import EXIT, NETLAB, scaled, start_tftpd_hpa
+from test_udp_file import UdpFileBase, sha
 
 
 class PutToNetlab(UdpFileBase):
@@ -132,23 +132,7 @@ class PutToNetlab(UdpFileBase):
 
 class PutToTftpdHpa(UdpFileBase):
     def test_upload_create_with_tftpd_hpa(self):
-        if not os.path.exists("/usr/sbin/in.tftpd"):
-            self.skipTest("tftpd-hpa is not installed (scripts/deps.sh installs it)")
-        port = unused_port()
-        argv = ["/usr/sbin/in.tftpd", "--foreground", "--address", "127.0.0.1:%d" % port, "-c", "--secure", self.root]
-        if os.geteuid() == 0:
-            argv += ["--user", "root"]
-        hpa = self.spawn(argv)
-        deadline = time.monotonic() + scaled(5)
-        while time.monotonic() < deadline:  # wait until it answers
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(0.2)
-                s.sendto(rrq("nope"), ("127.0.0.1", port))
-                try:
-                    s.recvfrom(1024)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        hpa, port = start_tftpd_hpa(self, self.root, "-c")
         data = os.urandom(1024 * 1024 + 77)
         src = os.path.join(self.out, "h.bin")
         with open(src, "wb") as f:

@@ -5,7 +5,6 @@ and headless Chromium.
 import asyncio
 import base64
 import json
-import shutil
 import urllib.error
 import urllib.request
 import os
@@ -21,7 +20,8 @@ import unittest
 
 import websockets
 
-from netlab_e2e import EXIT, NETLAB, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, make_cert, scaled, unused_port
+from netlab_e2e import (CHROMIUM, EXIT, NETLAB, NODE_ENV, NetlabTestCase, cpu_seconds, have_ipv6, make_cert, scaled,
+                        start_chromium, unused_port)
 
 
 def run(coro, timeout=20):
@@ -990,9 +990,6 @@ def json_line(srv):
     return json.loads(srv.lines[0])
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 class Cdp:
     """Chromium's DevTools protocol over its own WebSocket (flattened sessions), bounded waits."""
 
@@ -1082,23 +1079,7 @@ class WsEchoServePage(NetlabTestCase):
     def test_headless_chromium_uses_the_page(self):
         echo = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0")
         chat = self.server("ws-echo", "serve", "--listen", "127.0.0.1:0", "--broadcast")
-        profile = tempfile.mkdtemp(prefix="netlab-chromium-")
-        self.addCleanup(shutil.rmtree, profile, True)
-        browser = self.spawn([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                              "--disable-extensions", "--disable-dev-shm-usage", "--remote-debugging-port=0",
-                              "--user-data-dir=" + profile, "about:blank"])
-        # Chromium writes its DevTools port and browser path to DevToolsActivePort once it listens.
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        deadline = time.monotonic() + scaled(20)
-        lines = []
-        while time.monotonic() < deadline and len(lines) < 2:
-            self.assertIsNone(browser.p.poll(), "chromium exited: " + browser.stderr()[-2000:])
-            if os.path.exists(port_file):
-                with open(port_file) as f:
-                    lines = f.read().split()
-            time.sleep(0.05)
-        self.assertEqual(len(lines), 2, "chromium never opened its DevTools port: " + browser.stderr()[-2000:])
-        devtools = "ws://127.0.0.1:%s%s" % (lines[0], lines[1])
+        browser, devtools = start_chromium(self)
 
         async def go():
             async with websockets.connect(devtools, max_size=None) as ws:

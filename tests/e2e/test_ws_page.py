@@ -10,13 +10,12 @@ import shutil
 import signal
 import struct
 import tempfile
-import time
 import unittest
 
 import websockets
 
-from netlab_e2e import NetlabTestCase, scaled
-from test_ws_echo import CHROMIUM, Cdp, run
+from netlab_e2e import CHROMIUM, NetlabTestCase, start_chromium
+from test_ws_echo import Cdp, run
 
 STATE = "document.getElementById('state').textContent"
 # Every frame row as [dir, opcode, size, latency cell, data cell].
@@ -37,23 +36,7 @@ def png_size(data):
 
 class WsPageInChromium(NetlabTestCase):
     def start_chromium(self):
-        profile = tempfile.mkdtemp(prefix="netlab-chromium-")
-        self.addCleanup(shutil.rmtree, profile, True)
-        browser = self.spawn([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                              "--disable-extensions", "--disable-dev-shm-usage", "--remote-debugging-port=0",
-                              "--window-size=1000,1000", "--user-data-dir=" + profile, "about:blank"])
-        # Chromium writes its DevTools port and browser path to DevToolsActivePort once it listens.
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        deadline = time.monotonic() + scaled(20)
-        lines = []
-        while time.monotonic() < deadline and len(lines) < 2:
-            self.assertIsNone(browser.p.poll(), "chromium exited: " + browser.stderr()[-2000:])
-            if os.path.exists(port_file):
-                with open(port_file) as f:
-                    lines = f.read().split()
-            time.sleep(0.05)
-        self.assertEqual(len(lines), 2, "chromium never opened its DevTools port: " + browser.stderr()[-2000:])
-        return browser, "ws://127.0.0.1:%s%s" % (lines[0], lines[1])
+        return start_chromium(self, "--window-size=1000,1000")
 
     @unittest.skipUnless(os.access(CHROMIUM, os.X_OK), "chromium is not installed (%s)" % CHROMIUM)
     def test_the_page_shows_frames_and_the_connection_state(self):
