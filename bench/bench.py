@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import platform
 import resource
 import select
@@ -164,12 +165,12 @@ class Server:
                         break
                     buf += chunk
                     for line in buf.split(b"\n")[:-1]:
-                        try:
-                            j = json.loads(line)
-                        except ValueError:
-                            continue
-                        if j.get("event") == "listening":
-                            self.port = int(j["port"])
+                        # netlab's text readiness line, "listening tcp 127.0.0.1:40213": the servers run
+                        # without --json, which would add per-connection events (connection, closed,
+                        # transfer) that the reference servers do not pay for.
+                        m = re.match(rb"^listening \S+ \S*:(\d+)$", line)
+                        if m:
+                            self.port = int(m.group(1))
                             return self._ready()
                 if self.p.poll() is not None:
                     break
@@ -368,7 +369,7 @@ class Bench:
         L, B = self.logdir, self.tools
         if kind == "netlab-tcp":
             return Server(kind, [self.nl, "tcp", "serve", "--mode", "echo", "--listen", "127.0.0.1:0",
-                                 "--idle-timeout", "0", "--json"], L)
+                                 "--idle-timeout", "0"], L)
         if kind == "go-tcp":
             return Server(kind, [f"{B}/go-tcp-echo"], L)
         if kind == "socat":
@@ -379,7 +380,7 @@ class Bench:
                                  "--exec", "/bin/cat"], L, port=free_port(), forks=True)
         if kind == "netlab-ws":
             extra = ["--idle-timeout", "0"] if self.has("ws-echo", "serve", "--idle-timeout") else []
-            return Server(kind, [self.nl, "ws-echo", "serve", "--listen", "127.0.0.1:0", "--json", *extra], L,
+            return Server(kind, [self.nl, "ws-echo", "serve", "--listen", "127.0.0.1:0", *extra], L,
                           proto="tcp")
         if kind == "gorilla":
             return Server(kind, [f"{B}/go-ws-echo"], L)
@@ -389,13 +390,13 @@ class Bench:
             return Server(kind, ["node", os.path.join(ROOT, "bench/reference/uws-echo.js")], L,
                           env=dict(os.environ, NODE_PATH=os.path.join(B, "uws", "node_modules")))
         if kind == "netlab-udp":
-            return Server(kind, [self.nl, "udp", "serve", "--mode", "echo", "--listen", "127.0.0.1:0", "--json"],
+            return Server(kind, [self.nl, "udp", "serve", "--mode", "echo", "--listen", "127.0.0.1:0"],
                           L, proto="udp")
         if kind == "go-udp":
             return Server(kind, [f"{B}/go-udp-echo"], L, proto="udp")
         if kind == "netlab-tftp":
             return Server(kind, [self.nl, "udp-file", "serve", "--root", kw["root"], "--listen", "127.0.0.1:0",
-                                 "--json", *kw.get("extra", [])], L, proto="udp")
+                                 *kw.get("extra", [])], L, proto="udp")
         if kind == "tftpd-hpa":
             return Server(kind, ["/usr/sbin/in.tftpd", "--foreground", "--address", "127.0.0.1:{port}", "--secure",
                                  kw["root"], "--user", "root"], L, proto="udp",
