@@ -171,8 +171,12 @@ std::size_t auto_or_number(const std::string& flag, const std::string& v, std::u
   return static_cast<std::size_t>(n);
 }
 
-// Adds the shared transfer flags; `wish` receives --timeout and --no-options directly.
+// Sets the shared transfer defaults and adds their flags; `wish` receives --timeout and --no-options
+// directly.
 void add_transfer_flags(CLI::App* c, transfer_args& x, tftp::client_wish& wish) {
+  wish.blksize = 0;     // auto: from the path MTU
+  wish.windowsize = 0;  // auto: from the socket buffer
+  wish.timeout = std::chrono::milliseconds(20);
   c->add_option("--blksize", x.blksize, "block size to ask for: auto or 8-65464")->capture_default_str();
   c->add_option("--windowsize", x.windowsize, "blocks per acknowledgement (RFC 7440): auto or 1-65535")->capture_default_str();
   add_duration(c, "--timeout", wish.timeout, "retransmission timeout (doubles on each retry in a row)");
@@ -203,9 +207,6 @@ bool apply_transfer_flags(const transfer_args& x, tftp::client_wish& wish) {
 
 void register_fetch(CLI::App* g, action& chosen) {
   auto a = std::make_shared<fetch_args>();
-  a->opt.wish.blksize = 0;
-  a->opt.wish.windowsize = 0;
-  a->opt.wish.timeout = std::chrono::milliseconds(20);
   auto* f = g->add_subcommand("fetch", "download a file from a TFTP server (options, windows, fallback to RFC 1350)");
   f->footer(
       "Writes to OUT.part and renames it to OUT when complete; on any failure the partial file is removed\n"
@@ -274,9 +275,6 @@ struct put_args {
 
 void register_put(CLI::App* g, action& chosen) {
   auto a = std::make_shared<put_args>();
-  a->opt.wish.blksize = 0;
-  a->opt.wish.windowsize = 0;
-  a->opt.wish.timeout = std::chrono::milliseconds(20);
   auto* p = g->add_subcommand("put", "upload a file to a TFTP server (WRQ; same options as fetch)");
   p->footer(
       "Sends LOCAL (a regular file) as REMOTE (default: LOCAL's base name). The server must accept uploads:\n"
