@@ -20,6 +20,9 @@ fuzz_seconds=${NETLAB_FUZZ_SECONDS:-20}
 # A warm cache helps a developer's machine; a clean CI machine has none and loses nothing.
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# ccache caches units built with a precompiled header (cmake/pch.cmake) only when told these two
+# differences do not matter (without it, it compiles them uncached).
+export CCACHE_SLOPPINESS=pch_defines,time_macros
 timings=()
 
 build() {  # $1 = build dir, $2 = label, then the targets (none: all)
