@@ -172,6 +172,15 @@ class Server:
                         if m:
                             self.port = int(m.group(1))
                             return self._ready()
+                        # The reference servers' (uws-echo.js, node-ws-echo.js) JSON readiness line.
+                        if line.startswith(b"{"):
+                            try:
+                                ready = json.loads(line)
+                            except ValueError:
+                                continue
+                            if ready.get("event") == "listening" and ready.get("port"):
+                                self.port = int(ready["port"])
+                                return self._ready()
                 if self.p.poll() is not None:
                     break
             self.stop()
