@@ -6,29 +6,10 @@ error deep in a burst must still close with the right code after the frames befo
 import os
 import random
 import socket
-import struct
 import unittest
 
 from netlab_e2e import NetlabTestCase, scaled
-from test_ws_echo import RawWs
-
-
-def frame(opcode, payload=b"", fin=True, mask=True):
-    """One client frame as bytes (RFC 6455 5.2), masked unless told otherwise."""
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    m = 0x80 if mask else 0
-    if n < 126:
-        hdr = struct.pack("!BB", b0, m | n)
-    elif n < 65536:
-        hdr = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        hdr = struct.pack("!BBQ", b0, m | 127, n)
-    if not mask:
-        return hdr + payload
-    key = os.urandom(4)
-    k = (key * (n // 4 + 1))[:n]
-    return hdr + key + bytes(a ^ b for a, b in zip(payload, k))
+from test_ws_echo import RawWs, client_frame as frame
 
 
 class WsBursts(NetlabTestCase):

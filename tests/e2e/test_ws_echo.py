@@ -28,6 +28,26 @@ def run(coro, timeout=20):
     return asyncio.run(asyncio.wait_for(coro, scaled(timeout)))
 
 
+def client_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+    """One client frame as bytes (RFC 6455 5.2), masked unless told otherwise; `length` overrides
+    the length field (to lie about it)."""
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+    m = 0x80 if mask else 0
+    if n < 126:
+        hdr = struct.pack("!BB", b0, m | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, m | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, m | 127, n)
+    if mask:
+        key = os.urandom(4)
+        k = (key * (len(payload) // 4 + 1))[:len(payload)]
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(len(payload), "big")
+        hdr += key
+    return hdr + payload
+
+
 class RawWs:
     """A WebSocket client on a plain socket with hand-built frames (RFC 6455 5.2), so a test can
     send what no library would: unmasked frames, reserved opcodes, invalid UTF-8, lying lengths."""
@@ -50,21 +70,7 @@ class RawWs:
         self.head = head.decode("latin-1")
 
     def frame(self, opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
-        n = len(payload) if length is None else length
-        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-        m = 0x80 if mask else 0
-        if n < 126:
-            hdr = struct.pack("!BB", b0, m | n)
-        elif n < 65536:
-            hdr = struct.pack("!BBH", b0, m | 126, n)
-        else:
-            hdr = struct.pack("!BBQ", b0, m | 127, n)
-        if mask:
-            key = os.urandom(4)
-            k = (key * (len(payload) // 4 + 1))[:len(payload)]
-            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(len(payload), "big")
-            hdr += key
-        self.s.sendall(hdr + payload)
+        self.s.sendall(client_frame(opcode, payload, fin, mask, rsv, length))
 
     def _read(self, n):
         while len(self.buf) < n:
